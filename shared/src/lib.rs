@@ -1,0 +1,16 @@
+//! `flumon-shared`: what every flumon program has in common.
+//!
+//! ```text
+//!  upload bytes ─▶ parse ─▶ RawRow ─▶ validate ─▶ Record ─▶ scope ─▶ desens ─▶ Outbound ─▶ batch
+//!  (CSV/XLSX/JSON)  (model field tables drive parse, validate and docs/INTERFACE.md)
+//!  crypto: SM3 / HMAC-SM3 / SM4-GCM / SM2      journal: SM3 hash-chained audit log
+//! ```
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
+
+pub mod error;
+pub mod model;
+pub mod validate;
+pub mod scope;
+pub mod receipt;
+
+pub use error::{Error, Result};
