@@ -118,7 +118,7 @@ fn common() -> Vec<FieldDef> {
         f("ZZJGDM", "组织机构代码", Char(18), Y, "18位统一社会信用代码(GB 32100 校验位), 须为上传医院本院的代码"),
         f("JLID", "记录唯一标识", Char(64), Y, "本院该记录的唯一标识, 同一医院同一类型内唯一")
             .sens(Sensitivity::Pseudonym),
-        f("CZLX", "操作类型", Char(1), Y, "1 新增, 2 修改, 3 删除").codes(codes::CZLX),
+        f("CZLX", "操作类型", Char(1), Y, "").codes(codes::CZLX),
         f("GXSJ", "更新时间", DateTime, Y, "医院最后修改该记录的时间; 不得晚于接收时间 5 分钟以上"),
         f("YWRQ", "业务日期", Date, Y, "近 30 天内(含当天); 删除时不检查"),
         f("BBH", "接口版本", Char(10), Y, "固定为 1.0"),
@@ -126,7 +126,8 @@ fn common() -> Vec<FieldDef> {
 }
 
 fn jzlsh(zh: &str) -> FieldDef {
-    f("JZLSH", zh, Char(50), Y, "就诊流水号, 关联病例").sens(Sensitivity::Pseudonym).alt(&["就诊流水号"])
+    let f = f("JZLSH", zh, Char(50), Y, "关联病例的就诊流水号").sens(Sensitivity::Pseudonym);
+    if zh == "就诊流水号" { f } else { f.alt(&["就诊流水号"]) }
 }
 
 fn patient(visit: &str) -> Vec<FieldDef> {

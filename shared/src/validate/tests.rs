@@ -51,7 +51,7 @@ pub(crate) fn outpatient() -> Vec<(&'static str, &'static str)> {
         ("XZZ_XZQH", "110105"),
         ("DH", "13800138000"),
         ("JZLX", "1"),
-        ("MZZYH", "M0001"),
+        ("MZZYH", "MZH778899"),
         ("JZSJ", "2026-11-19 09:30:00"),
         ("KSMC", "发热门诊"),
         ("FBRQ", "2026-11-18"),
