@@ -7,8 +7,15 @@
 //! ```
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
 
+pub mod batch;
+pub mod crypto;
+pub mod desens;
+pub mod docgen;
+pub mod entries;
 pub mod error;
+pub mod journal;
 pub mod model;
+pub mod parse;
 pub mod validate;
 pub mod scope;
 pub mod receipt;
