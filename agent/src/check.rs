@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDateTime;
 use flumon_shared::model::RecordType;
-use flumon_shared::parse::{parse_upload, read_limited, Limits};
-use flumon_shared::receipt::{check_file, OfflineState, Receipt};
+use flumon_shared::parse::{Limits, parse_upload, read_limited};
+use flumon_shared::receipt::{OfflineState, Receipt, check_file};
 use flumon_shared::validate::Ctx;
 
 use crate::Error;
@@ -68,7 +68,11 @@ pub fn run(cfg: &CheckConfig, out: &mut impl Write, log: &mut impl Write) -> Res
             receipt.received,
             receipt.accepted,
             receipt.rejected,
-            if receipt.received == 0 && !receipt.errors.is_empty() { ", 整个文件被拒收 (whole file rejected)" } else { "" }
+            if receipt.received == 0 && !receipt.errors.is_empty() {
+                ", 整个文件被拒收 (whole file rejected)"
+            } else {
+                ""
+            }
         )?;
         receipts.push(receipt);
     }

@@ -26,7 +26,11 @@ fn visits_csv() -> String {
 
 fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_flumon-agent")).args(args).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn receipts(stdout: &str) -> Vec<serde_json::Value> {
@@ -62,7 +66,10 @@ fn receipts_for_good_bad_and_unreadable_files() {
     assert_eq!(code, 0, "{err}");
     let r = receipts(&out);
     assert_eq!(r.len(), 3);
-    assert_eq!((r[0]["received"].as_u64(), r[0]["accepted"].as_u64(), r[0]["rejected"].as_u64()), (Some(3), Some(1), Some(2)));
+    assert_eq!(
+        (r[0]["received"].as_u64(), r[0]["accepted"].as_u64(), r[0]["rejected"].as_u64()),
+        (Some(3), Some(1), Some(2))
+    );
     let codes: Vec<(u64, &str, &str)> = r[0]["errors"]
         .as_array()
         .unwrap()

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use crate::model::{type_def, FieldDef, RecordType, Sensitivity};
+use crate::model::{FieldDef, RecordType, Sensitivity, type_def};
 
 fn sens_zh(s: Sensitivity) -> &'static str {
     match s {
@@ -80,7 +80,8 @@ pub fn interface_markdown() -> String {
         let _ = writeln!(s, "| `{c}` | {} |", cell(m));
     }
     let _ = writeln!(s, "\n## 整个文件的错误代码 (whole-file error codes)\n");
-    let _ = writeln!(s, "文件无法读取时整份拒收: received、accepted、rejected 均为 0, 一条 row 为 0、field 为空的错误。\n");
+    let _ =
+        writeln!(s, "文件无法读取时整份拒收: received、accepted、rejected 均为 0, 一条 row 为 0、field 为空的错误。\n");
     let _ = writeln!(s, "| code | 含义 |");
     let _ = writeln!(s, "| --- | --- |");
     for (c, m) in crate::parse::FILE_ERROR_CODES {

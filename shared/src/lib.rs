@@ -16,8 +16,8 @@ pub mod error;
 pub mod journal;
 pub mod model;
 pub mod parse;
-pub mod validate;
-pub mod scope;
 pub mod receipt;
+pub mod scope;
+pub mod validate;
 
 pub use error::{Error, Result};

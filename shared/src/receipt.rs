@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{ParsedFile, Record, RecordType};
 use crate::scope::{self, AllLinksPresent, CaseScope, Decision, ScopeState};
-use crate::validate::{message, validate_row, Ctx, RowError};
+use crate::validate::{Ctx, RowError, message, validate_row};
 
 /// At most this many errors are listed in a receipt; `error_counts` still counts all.
 pub const MAX_LISTED_ERRORS: usize = 10_000;
@@ -113,26 +113,30 @@ pub fn check_file(file: &ParsedFile, ctx: &Ctx, state: &mut impl CheckState) -> 
     for raw in &file.rows {
         let result = validate_row(ty, raw, ctx).and_then(|record| {
             let org = record.common().zzjgdm.clone();
-            if let Some((slot_ty, slot)) = slot_of(&record) {
-                if let Some(owner) = state.slot_owner(&org, slot_ty, &slot) {
-                    if owner != record.common().jlid {
-                        let field = if slot_ty == RecordType::Stock { "YPGG" } else { "TJRQ" };
-                        let detail = "请用同一记录唯一标识修改 (CZLX=2), 或先删除原记录";
-                        return Err(vec![RowError {
-                            row: raw.row,
-                            field: field.to_owned(),
-                            code: "DUPLICATE_DAY".to_owned(),
-                            message: message(td, field, "DUPLICATE_DAY", detail),
-                        }]);
-                    }
-                }
+            if let Some((slot_ty, slot)) = slot_of(&record)
+                && let Some(owner) = state.slot_owner(&org, slot_ty, &slot)
+                && owner != record.common().jlid
+            {
+                let field = if slot_ty == RecordType::Stock { "YPGG" } else { "TJRQ" };
+                let detail = "请用同一记录唯一标识修改 (CZLX=2), 或先删除原记录";
+                return Err(vec![RowError {
+                    row: raw.row,
+                    field: field.to_owned(),
+                    code: "DUPLICATE_DAY".to_owned(),
+                    message: message(td, field, "DUPLICATE_DAY", detail),
+                }]);
             }
             match scope::decide(&record, &*state) {
                 Decision::Out => Err(vec![RowError {
                     row: raw.row,
                     field: String::new(),
                     code: "OUT_OF_SCOPE".to_owned(),
-                    message: message(td, "", "OUT_OF_SCOPE", "该记录不进入监测; 若关联病例尚未上报, 病例上报后的次日重传会自动接收"),
+                    message: message(
+                        td,
+                        "",
+                        "OUT_OF_SCOPE",
+                        "该记录不进入监测; 若关联病例尚未上报, 病例上报后的次日重传会自动接收",
+                    ),
                 }]),
                 Decision::Case(c) => Ok(Accepted { row: raw.row, record, case: Some(c) }),
                 _ => Ok(Accepted { row: raw.row, record, case: None }),

@@ -12,16 +12,16 @@
 
 use std::time::{Duration, Instant};
 
-use flumon_shared::crypto::{seal, SymKey};
+use flumon_shared::crypto::{SymKey, seal};
 use flumon_shared::desens::keys::{PersonKey, PseudonymKey};
 use flumon_shared::desens::outbound::Desensitiser;
 use flumon_shared::desens::scrub::ScrubOptions;
 use flumon_shared::entries::Entry;
 use flumon_shared::model::RecordType;
-use flumon_shared::parse::{parse_upload, Limits};
-use flumon_shared::receipt::{check_file, OfflineState};
-use flumon_shared::validate::cells::parse_datetime;
+use flumon_shared::parse::{Limits, parse_upload};
+use flumon_shared::receipt::{OfflineState, check_file};
 use flumon_shared::validate::Ctx;
+use flumon_shared::validate::cells::parse_datetime;
 use flumon_tests::synth::{self, FormatChoice, HeaderMode, Options};
 
 #[derive(Default)]
@@ -100,7 +100,11 @@ fn main() {
         std::hint::black_box(sealed);
     }
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-    println!("pipeline benchmark, one core: {} files, {records} records ({accepted_n} accepted), {:.1} MiB of CSV", files.len(), mib(parse.bytes));
+    println!(
+        "pipeline benchmark, one core: {} files, {records} records ({accepted_n} accepted), {:.1} MiB of CSV",
+        files.len(),
+        mib(parse.bytes)
+    );
     println!("{:<28} {:>12} {:>12} {:>10}", "stage", "records/s", "MiB/s", "seconds");
     let row = |name: &str, s: &Stage| {
         let secs = s.time.as_secs_f64();
@@ -114,9 +118,24 @@ fn main() {
     row("SM4-GCM (raw original)", &raw_gcm);
     let pvd = parse.time + validate.time + desens.time;
     let pvd_rate = records as f64 / pvd.as_secs_f64();
-    println!("{:<28} {:>12.0} {:>12.1} {:>10.3}", "parse+validate+desensitise", pvd_rate, mib(parse.bytes) / pvd.as_secs_f64(), pvd.as_secs_f64());
+    println!(
+        "{:<28} {:>12.0} {:>12.1} {:>10.3}",
+        "parse+validate+desensitise",
+        pvd_rate,
+        mib(parse.bytes) / pvd.as_secs_f64(),
+        pvd.as_secs_f64()
+    );
     let total = pvd + encode.time + gcm.time + raw_gcm.time;
-    println!("{:<28} {:>12.0} {:>12.1} {:>10.3}", "whole pipeline", records as f64 / total.as_secs_f64(), mib(parse.bytes) / total.as_secs_f64(), total.as_secs_f64());
+    println!(
+        "{:<28} {:>12.0} {:>12.1} {:>10.3}",
+        "whole pipeline",
+        records as f64 / total.as_secs_f64(),
+        mib(parse.bytes) / total.as_secs_f64(),
+        total.as_secs_f64()
+    );
     let gcm_rate = mib(raw_gcm.bytes) / raw_gcm.time.as_secs_f64();
-    println!("ratio SM4-GCM MiB/s ÷ (parse+validate+desensitise) MiB/s = {:.2}", gcm_rate / (mib(parse.bytes) / pvd.as_secs_f64()));
+    println!(
+        "ratio SM4-GCM MiB/s ÷ (parse+validate+desensitise) MiB/s = {:.2}",
+        gcm_rate / (mib(parse.bytes) / pvd.as_secs_f64())
+    );
 }

@@ -12,8 +12,8 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
-use super::keys::{person_key, pseudonym, PersonKey, PseudonymKey};
-use super::scrub::{scrub_with, OwnIds, ScrubOptions};
+use super::keys::{PersonKey, PseudonymKey, person_key, pseudonym};
+use super::scrub::{OwnIds, ScrubOptions, scrub_with};
 use crate::model::{Diagnosis, Op, Patient, Record, RecordType, ScrubIds};
 use crate::receipt::Accepted;
 use crate::scope::CaseScope;
@@ -225,7 +225,11 @@ pub enum OutRecord {
     Stock(Box<OutStock>),
     Visits(Box<OutVisits>),
     /// CZLX = 3: the record's type, common fields and case pseudonym.
-    Delete { ty: RecordType, common: OutCommon, case_key: Option<String> },
+    Delete {
+        ty: RecordType,
+        common: OutCommon,
+        case_key: Option<String>,
+    },
 }
 
 impl OutRecord {
@@ -438,11 +442,9 @@ impl Desensitiser {
                 jzrc: r.jzrc,
                 zyrs: r.zyrs,
             })),
-            Record::Delete(d) => OutRecord::Delete {
-                ty: d.ty,
-                common,
-                case_key: d.jzlsh.as_deref().map(|j| self.case_key(org, j)),
-            },
+            Record::Delete(d) => {
+                OutRecord::Delete { ty: d.ty, common, case_key: d.jzlsh.as_deref().map(|j| self.case_key(org, j)) }
+            }
         }
     }
 }
@@ -450,9 +452,9 @@ impl Desensitiser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::receipt::{check_file, OfflineState};
-    use crate::validate::tests::{ctx, discharge, outpatient, row};
     use crate::model::ParsedFile;
+    use crate::receipt::{OfflineState, check_file};
+    use crate::validate::tests::{ctx, discharge, outpatient, row};
 
     fn des() -> Desensitiser {
         Desensitiser {
@@ -475,7 +477,16 @@ mod tests {
         let acc = accept(RecordType::Outpatient, &outpatient());
         let out = des().desensitise(&acc, crate::validate::tests::now(), 1);
         let json = serde_json::to_string(&out).unwrap();
-        for planted in ["张三", "11010519491231002X", "13800138000", "北京市朝阳区", "MZH778899", "MZ20261119001", "1949-12-31", "R1\""] {
+        for planted in [
+            "张三",
+            "11010519491231002X",
+            "13800138000",
+            "北京市朝阳区",
+            "MZH778899",
+            "MZ20261119001",
+            "1949-12-31",
+            "R1\"",
+        ] {
             assert!(!json.contains(planted), "{planted} leaked: {json}");
         }
         let OutRecord::Outpatient(o) = out else { panic!() };

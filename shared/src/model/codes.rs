@@ -7,13 +7,8 @@ pub type CodeTable = &'static [(&'static str, &'static str)];
 
 pub const CZLX: CodeTable = &[("1", "新增"), ("2", "修改"), ("3", "删除")];
 pub const XB: CodeTable = &[("0", "未知的性别"), ("1", "男"), ("2", "女"), ("9", "未说明的性别")];
-pub const ZJLX: CodeTable = &[
-    ("1", "居民身份证"),
-    ("2", "护照"),
-    ("3", "港澳台通行证"),
-    ("4", "外国人永久居留证"),
-    ("9", "无证件"),
-];
+pub const ZJLX: CodeTable =
+    &[("1", "居民身份证"), ("2", "护照"), ("3", "港澳台通行证"), ("4", "外国人永久居留证"), ("9", "无证件")];
 pub const ZY: CodeTable = &[
     ("11", "国家公务员"),
     ("13", "专业技术人员"),
@@ -60,13 +55,7 @@ pub const GWYS: CodeTable = &[
 ];
 pub const YMJZ: CodeTable = &[("1", "是"), ("2", "否"), ("9", "不详")];
 pub const YES_NO: CodeTable = &[("1", "是"), ("2", "否")];
-pub const ZGZT: CodeTable = &[
-    ("1", "在治"),
-    ("2", "治愈/好转离院"),
-    ("3", "死亡"),
-    ("4", "转院"),
-    ("9", "其他"),
-];
+pub const ZGZT: CodeTable = &[("1", "在治"), ("2", "治愈/好转离院"), ("3", "死亡"), ("4", "转院"), ("9", "其他")];
 pub const RYTJ: CodeTable = &[("1", "急诊"), ("2", "门诊"), ("3", "其他医疗机构转入"), ("9", "其他")];
 pub const RYBQ: CodeTable = &[("1", "有"), ("2", "临床未确定"), ("3", "情况不明"), ("4", "无")];
 pub const LYFS: CodeTable = &[
@@ -80,14 +69,8 @@ pub const LYFS: CodeTable = &[
 pub const LGSYXG: CodeTable = &[("1", "直接"), ("2", "促成"), ("3", "无关")];
 pub const SWDD: CodeTable = &[("1", "ICU"), ("2", "普通病房"), ("3", "急诊"), ("9", "其他")];
 pub const YZLB: CodeTable = &[("1", "长期医嘱"), ("2", "临时医嘱"), ("3", "门诊处方")];
-pub const BBLB: CodeTable = &[
-    ("1", "鼻咽拭子"),
-    ("2", "口咽拭子"),
-    ("3", "痰"),
-    ("4", "支气管肺泡灌洗液"),
-    ("5", "血清"),
-    ("9", "其他"),
-];
+pub const BBLB: CodeTable =
+    &[("1", "鼻咽拭子"), ("2", "口咽拭子"), ("3", "痰"), ("4", "支气管肺泡灌洗液"), ("5", "血清"), ("9", "其他")];
 pub const JYFF: CodeTable = &[("1", "抗原"), ("2", "核酸"), ("3", "培养"), ("4", "血清抗体"), ("9", "其他")];
 pub const DXJG: CodeTable = &[("1", "阳性"), ("2", "阴性"), ("3", "弱阳性"), ("4", "无效")];
 pub const BDLX: CodeTable = &[("1", "甲型"), ("2", "乙型"), ("3", "甲乙混合"), ("9", "未分型")];

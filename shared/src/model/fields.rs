@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use super::codes::{self, CodeTable};
-use super::{normalize_header, FieldDef, FieldType, RecordType, Req, Sensitivity};
+use super::{FieldDef, FieldType, RecordType, Req, Sensitivity, normalize_header};
 
 use FieldType::{Char, Date, DateTime, Dec, Int, Text};
 use Req::{Conditional as C, Optional as N, Required as Y};
@@ -61,8 +61,7 @@ impl TypeDef {
 
 /// The table of `ty`.
 pub fn type_def(ty: RecordType) -> &'static TypeDef {
-    static TABLES: LazyLock<Vec<TypeDef>> =
-        LazyLock::new(|| RecordType::ALL.iter().map(|t| build(*t)).collect());
+    static TABLES: LazyLock<Vec<TypeDef>> = LazyLock::new(|| RecordType::ALL.iter().map(|t| build(*t)).collect());
     let pos = RecordType::ALL.iter().position(|t| *t == ty).unwrap_or(0);
     // ALL and TABLES have the same length and order by construction.
     #[allow(clippy::indexing_slicing)]
@@ -138,8 +137,14 @@ fn patient(visit: &str) -> Vec<FieldDef> {
         f("NL", "年龄(岁)", Int(3), Y, &format!("0–150; 出生日期到{visit}的周岁数")),
         f("BZYZS_NL", "年龄不足1周岁的(月)", Int(2), C, "年龄为 0 时必填, 否则为空; 0–11; 足月数"),
         f("ZJLX", "证件类型", Char(1), Y, "").codes(codes::ZJLX),
-        f("SFZH", "证件号码", Char(32), C, "证件类型不为 9 时必填; 居民身份证按 GB 11643 校验, 出生日期与性别须与 CSRQ、XB 一致")
-            .sens(Sensitivity::IdNumber),
+        f(
+            "SFZH",
+            "证件号码",
+            Char(32),
+            C,
+            "证件类型不为 9 时必填; 居民身份证按 GB 11643 校验, 出生日期与性别须与 CSRQ、XB 一致",
+        )
+        .sens(Sensitivity::IdNumber),
         f("GJ", "国籍", Char(3), N, "GB/T 2659 数字代码").width(3),
         f("MZ", "民族", Char(2), N, "GB 3304 (01–56, 97, 98)").width(2),
         f("ZY", "职业", Char(2), N, "GB/T 2261.4").codes(codes::ZY).width(2),
@@ -179,7 +184,13 @@ fn build(ty: RecordType) -> TypeDef {
             ]);
             for n in 1..=10 {
                 let req = if n == 1 { Y } else { N };
-                v.push(f(&format!("ZDBM{n}"), &format!("诊断编码{n}"), Char(20), req, "ICD-10 国家临床版 2.0 (按形状检查: 字母+2位数字, 可跟 . 及至多 4 个字符); 1 为主要诊断"));
+                v.push(f(
+                    &format!("ZDBM{n}"),
+                    &format!("诊断编码{n}"),
+                    Char(20),
+                    req,
+                    "ICD-10 国家临床版 2.0 (按形状检查: 字母+2位数字, 可跟 . 及至多 4 个字符); 1 为主要诊断",
+                ));
                 v.push(f(&format!("ZDMC{n}"), &format!("诊断名称{n}"), Char(100), req, "与诊断编码成对填写"));
             }
             v.extend([
@@ -305,7 +316,8 @@ fn build(ty: RecordType) -> TypeDef {
                 f("TJRQ", "统计日期", Date, Y, ""),
                 f("YPMC", "药品通用名", Char(100), Y, "须为抗流感药物"),
                 f("YPGG", "规格", Char(50), Y, ""),
-                f("KCL", "库存量(最小制剂单位)", Int(10), Y, "≥ 0; 同一统计日期、药品、规格只能有一条有效记录").alt(&["库存量"]),
+                f("KCL", "库存量(最小制剂单位)", Int(10), Y, "≥ 0; 同一统计日期、药品、规格只能有一条有效记录")
+                    .alt(&["库存量"]),
                 f("DRXHL", "当日消耗量", Int(10), Y, "≥ 0"),
             ]);
         }

@@ -13,14 +13,16 @@ mod fields;
 mod records;
 
 pub use codes::*;
-pub use fields::{type_def, TypeDef};
+pub use fields::{TypeDef, type_def};
 pub use records::*;
 
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
 /// The record types of INTERFACE §3, in the order agents upload them (§4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum RecordType {
     Outpatient,

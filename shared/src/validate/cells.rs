@@ -145,7 +145,8 @@ pub fn parse_decimal(s: &str, digits: u8, scale: u8) -> Result<(i64, u8), CellPr
     }
     let mut units: i64 = 0;
     for b in int.bytes() {
-        units = units.checked_mul(10).and_then(|u| u.checked_add(i64::from(b - b'0'))).ok_or(CellProblem::NumberRange)?;
+        units =
+            units.checked_mul(10).and_then(|u| u.checked_add(i64::from(b - b'0'))).ok_or(CellProblem::NumberRange)?;
     }
     for i in 0..scale {
         let d = frac.as_bytes().get(usize::from(i)).map_or(0, |b| b - b'0');
@@ -204,7 +205,7 @@ pub fn parse_datetime(s: &str) -> Option<NaiveDateTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{type_def, RecordType};
+    use crate::model::{RecordType, type_def};
 
     fn field(ty: RecordType, code: &str) -> &'static FieldDef {
         let t = type_def(ty);

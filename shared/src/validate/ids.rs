@@ -48,7 +48,7 @@ pub fn check_citizen_id(s: &str) -> Result<IdInfo, IdProblem> {
                 return Err(IdProblem::Shape);
             }
             let want = id_check_char(body).ok_or(IdProblem::Shape)?;
-            if check.chars().next() != Some(want) {
+            if !check.starts_with(want) {
                 return Err(IdProblem::Check);
             }
             up
@@ -61,15 +61,9 @@ pub fn check_citizen_id(s: &str) -> Result<IdInfo, IdProblem> {
         }
         _ => return Err(IdProblem::Shape),
     };
-    let birth = normalized
-        .get(6..14)
-        .and_then(|d| NaiveDate::parse_from_str(d, "%Y%m%d").ok())
-        .ok_or(IdProblem::BirthDate)?;
-    let sex_digit = normalized
-        .as_bytes()
-        .get(16)
-        .map(|b| b.wrapping_sub(b'0'))
-        .ok_or(IdProblem::Shape)?;
+    let birth =
+        normalized.get(6..14).and_then(|d| NaiveDate::parse_from_str(d, "%Y%m%d").ok()).ok_or(IdProblem::BirthDate)?;
+    let sex_digit = normalized.as_bytes().get(16).map(|b| b.wrapping_sub(b'0')).ok_or(IdProblem::Shape)?;
     let sex = if sex_digit % 2 == 1 { 1 } else { 2 };
     Ok(IdInfo { normalized, birth, sex })
 }

@@ -16,7 +16,7 @@ mod rules;
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{type_def, FieldType, RawRow, RecordType, Req, TypeDef};
+use crate::model::{FieldType, RawRow, RecordType, Req, TypeDef, type_def};
 use cells::{CellProblem, Val};
 
 pub use rules::validate_row;
@@ -119,7 +119,9 @@ impl<'a> Row<'a> {
                 Some(Ok(Some(v))) => Some(v),
                 Some(Err(p)) => {
                     let (code, detail) = match p {
-                        CellProblem::IdAsNumber => ("ID_AS_NUMBER", "Excel 只保留 15 位有效数字, 请把证件号码列设置为“文本”格式后重新导出"),
+                        CellProblem::IdAsNumber => {
+                            ("ID_AS_NUMBER", "Excel 只保留 15 位有效数字, 请把证件号码列设置为“文本”格式后重新导出")
+                        }
                         CellProblem::BadNumber => ("BAD_NUMBER", ""),
                         CellProblem::NumberRange => ("NUMBER_RANGE", ""),
                         CellProblem::BadDate => ("BAD_DATE", ""),
@@ -147,7 +149,10 @@ impl<'a> Row<'a> {
                 Some(v) => {
                     if let (Some(table), Val::Text(s)) = (f.codes, &v) {
                         let ok = if f.code == "GWYS" {
-                            s.split([';', '；']).map(str::trim).filter(|p| !p.is_empty()).all(|p| crate::model::in_table(table, p))
+                            s.split([';', '；'])
+                                .map(str::trim)
+                                .filter(|p| !p.is_empty())
+                                .all(|p| crate::model::in_table(table, p))
                         } else {
                             crate::model::in_table(table, s)
                         };

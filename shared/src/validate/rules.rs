@@ -3,14 +3,15 @@
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime};
 
-use super::ids::{check_citizen_id, is_icd10_shape, is_region_code, is_valid_uscc, IdProblem};
+use super::ids::{IdProblem, check_citizen_id, is_icd10_shape, is_region_code, is_valid_uscc};
 use super::{Ctx, Row, RowError};
 use crate::model::*;
 
 /// Validate one row of type `ty`. A row with any error is rejected.
 pub fn validate_row(ty: RecordType, raw: &RawRow, ctx: &Ctx) -> Result<Record, Vec<RowError>> {
     let op_cell = type_def(ty).index("CZLX").and_then(|i| raw.cells.get(i)).and_then(|c| c.as_ref());
-    let delete = matches!(op_cell, Some(Cell::Text(s)) if s.trim() == "3") || matches!(op_cell, Some(Cell::Number(x)) if *x == 3.0);
+    let delete = matches!(op_cell, Some(Cell::Text(s)) if s.trim() == "3")
+        || matches!(op_cell, Some(Cell::Number(x)) if *x == 3.0);
     let mut r = Row::convert(ty, raw, delete);
     let common = common(&mut r, ctx, delete);
     let rec = if delete {
@@ -39,22 +40,20 @@ fn common(r: &mut Row<'_>, ctx: &Ctx, delete: bool) -> Common {
             r.error("ZZJGDM", "ORG_MISMATCH", "只能上传本院的数据");
         }
     }
-    if let Some(v) = r.text("BBH") {
-        if v != "1.0" {
-            r.error("BBH", "BAD_VERSION", "");
-        }
+    if let Some(v) = r.text("BBH")
+        && v != "1.0"
+    {
+        r.error("BBH", "BAD_VERSION", "");
     }
     let gxsj = r.datetime("GXSJ");
     if gxsj.is_some_and(|t| t > ctx.now + Duration::minutes(5)) {
         r.error("GXSJ", "FUTURE_TIME", "允许 5 分钟时钟误差, 请检查前置机或 HIS 的系统时间");
     }
     let ywrq = r.date("YWRQ");
-    if !delete {
-        if let Some(d) = ywrq {
-            let today = ctx.today();
-            if d > today || d < today - Duration::days(30) {
-                r.error("YWRQ", "YWRQ_WINDOW", "须在接收当天及之前 30 天内");
-            }
+    if !delete && let Some(d) = ywrq {
+        let today = ctx.today();
+        if d > today || d < today - Duration::days(30) {
+            r.error("YWRQ", "YWRQ_WINDOW", "须在接收当天及之前 30 天内");
         }
     }
     let czlx = match r.code("CZLX") {
@@ -81,7 +80,8 @@ fn completed_years(birth: NaiveDate, at: NaiveDate) -> i64 {
 }
 
 fn completed_months(birth: NaiveDate, at: NaiveDate) -> i64 {
-    let mut m = (i64::from(at.year()) - i64::from(birth.year())) * 12 + i64::from(at.month()) - i64::from(birth.month());
+    let mut m =
+        (i64::from(at.year()) - i64::from(birth.year())) * 12 + i64::from(at.month()) - i64::from(birth.month());
     if at.day() < birth.day() {
         m -= 1;
     }
@@ -91,18 +91,19 @@ fn completed_months(birth: NaiveDate, at: NaiveDate) -> i64 {
 fn patient(r: &mut Row<'_>, visit: Option<NaiveDateTime>, visit_field: &str) -> Patient {
     let csrq = r.date("CSRQ");
     let visit_date = visit.map(|v| v.date());
-    if let (Some(b), Some(v)) = (csrq, visit_date) {
-        if b > v {
-            r.error("CSRQ", "DATE_ORDER", &format!("出生日期不能晚于{visit_field}"));
-        }
+    if let (Some(b), Some(v)) = (csrq, visit_date)
+        && b > v
+    {
+        r.error("CSRQ", "DATE_ORDER", &format!("出生日期不能晚于{visit_field}"));
     }
     let nl = r.int("NL");
     if nl.is_some_and(|n| n > 150) {
         r.error("NL", "NUMBER_RANGE", "0–150");
-    } else if let (Some(n), Some(b), Some(v)) = (nl, csrq, visit_date) {
-        if b <= v && completed_years(b, v) != n {
-            r.error("NL", "AGE_MISMATCH", &format!("应为出生日期到{visit_field}的周岁数"));
-        }
+    } else if let (Some(n), Some(b), Some(v)) = (nl, csrq, visit_date)
+        && b <= v
+        && completed_years(b, v) != n
+    {
+        r.error("NL", "AGE_MISMATCH", &format!("应为出生日期到{visit_field}的周岁数"));
     }
     let months = r.int("BZYZS_NL");
     match nl {
@@ -110,10 +111,11 @@ fn patient(r: &mut Row<'_>, visit: Option<NaiveDateTime>, visit_field: &str) -> 
             None if !r.failed("BZYZS_NL") => r.error("BZYZS_NL", "COND_REQUIRED", "年龄为 0 岁时必填"),
             Some(m) if m > 11 => r.error("BZYZS_NL", "NUMBER_RANGE", "0–11"),
             Some(m) => {
-                if let (Some(b), Some(v)) = (csrq, visit_date) {
-                    if b <= v && completed_months(b, v) != m {
-                        r.error("BZYZS_NL", "AGE_MISMATCH", &format!("应为出生日期到{visit_field}的足月数"));
-                    }
+                if let (Some(b), Some(v)) = (csrq, visit_date)
+                    && b <= v
+                    && completed_months(b, v) != m
+                {
+                    r.error("BZYZS_NL", "AGE_MISMATCH", &format!("应为出生日期到{visit_field}的足月数"));
                 }
             }
             None => {}
@@ -127,24 +129,24 @@ fn patient(r: &mut Row<'_>, visit: Option<NaiveDateTime>, visit_field: &str) -> 
     if zjlx.is_some_and(|z| z != 9) && sfzh.is_none() && !r.failed("SFZH") {
         r.error("SFZH", "COND_REQUIRED", "证件类型不为 9 (无证件) 时必填");
     }
-    if zjlx == Some(1) {
-        if let Some(id) = sfzh.as_deref() {
-            match check_citizen_id(id) {
-                Err(p) => {
-                    let detail = match p {
-                        IdProblem::Shape => "应为 18 位 (末位可为 X) 或 15 位数字",
-                        IdProblem::Check => "校验位不符, 请核对号码",
-                        IdProblem::BirthDate => "号码中的出生日期不存在",
-                    };
-                    r.error("SFZH", "BAD_ID_NUMBER", detail);
+    if zjlx == Some(1)
+        && let Some(id) = sfzh.as_deref()
+    {
+        match check_citizen_id(id) {
+            Err(p) => {
+                let detail = match p {
+                    IdProblem::Shape => "应为 18 位 (末位可为 X) 或 15 位数字",
+                    IdProblem::Check => "校验位不符, 请核对号码",
+                    IdProblem::BirthDate => "号码中的出生日期不存在",
+                };
+                r.error("SFZH", "BAD_ID_NUMBER", detail);
+            }
+            Ok(info) => {
+                if csrq.is_some_and(|c| c != info.birth) {
+                    r.error("SFZH", "ID_BIRTH_MISMATCH", "");
                 }
-                Ok(info) => {
-                    if csrq.is_some_and(|c| c != info.birth) {
-                        r.error("SFZH", "ID_BIRTH_MISMATCH", "");
-                    }
-                    if xb.is_some_and(|x| (x == 1 || x == 2) && x != info.sex) {
-                        r.error("SFZH", "ID_SEX_MISMATCH", "");
-                    }
+                if xb.is_some_and(|x| (x == 1 || x == 2) && x != info.sex) {
+                    r.error("SFZH", "ID_SEX_MISMATCH", "");
                 }
             }
         }
@@ -183,26 +185,26 @@ fn patient(r: &mut Row<'_>, visit: Option<NaiveDateTime>, visit_field: &str) -> 
 }
 
 fn order_dt(r: &mut Row<'_>, early: &str, late: &str, detail: &str) {
-    if let (Some(a), Some(b)) = (r.datetime(early), r.datetime(late)) {
-        if a > b {
-            r.error(late, "DATE_ORDER", detail);
-        }
+    if let (Some(a), Some(b)) = (r.datetime(early), r.datetime(late))
+        && a > b
+    {
+        r.error(late, "DATE_ORDER", detail);
     }
 }
 
 fn date_not_after(r: &mut Row<'_>, date_field: &str, dt_field: &str, detail: &str) {
-    if let (Some(d), Some(t)) = (r.date(date_field), r.datetime(dt_field)) {
-        if d > t.date() {
-            r.error(date_field, "DATE_ORDER", detail);
-        }
+    if let (Some(d), Some(t)) = (r.date(date_field), r.datetime(dt_field))
+        && d > t.date()
+    {
+        r.error(date_field, "DATE_ORDER", detail);
     }
 }
 
 fn icd(r: &mut Row<'_>, field: &str) {
-    if let Some(c) = r.text(field) {
-        if !is_icd10_shape(&c) {
-            r.error(field, "BAD_ICD", "如 J10.1: 字母 + 2 位数字, 可跟 . 及至多 4 个字符");
-        }
+    if let Some(c) = r.text(field)
+        && !is_icd10_shape(&c)
+    {
+        r.error(field, "BAD_ICD", "如 J10.1: 字母 + 2 位数字, 可跟 . 及至多 4 个字符");
     }
 }
 
@@ -231,10 +233,10 @@ fn kbdsj(r: &mut Row<'_>) -> Option<NaiveDateTime> {
 }
 
 fn not_more(r: &mut Row<'_>, part: &str, whole: &str, detail: &str) {
-    if let (Some(p), Some(w)) = (r.int(part), r.int(whole)) {
-        if p > w {
-            r.error(part, "COST_RULE", detail);
-        }
+    if let (Some(p), Some(w)) = (r.int(part), r.int(whole))
+        && p > w
+    {
+        r.error(part, "COST_RULE", detail);
     }
 }
 
@@ -314,10 +316,10 @@ fn discharge(r: &mut Row<'_>, common: Common) -> Record {
         }
     }
     let icuts = r.int("ICUTS");
-    if let (Some(i), Some(s)) = (icuts, sjzyts) {
-        if i > s {
-            r.error("ICUTS", "STAY_DAYS", "ICU 天数不能大于实际住院天数");
-        }
+    if let (Some(i), Some(s)) = (icuts, sjzyts)
+        && i > s
+    {
+        r.error("ICUTS", "STAY_DAYS", "ICU 天数不能大于实际住院天数");
     }
     let kbdsj = kbdsj(r);
     if r.int("ZFY") == Some(0) {
@@ -450,7 +452,11 @@ fn lab(r: &mut Row<'_>, common: Common) -> Record {
             _ => false,
         };
         if !ok {
-            r.error("YX", "SUBTYPE_MISMATCH", "甲型亚型 (1x) 只能与型别 1 或 3 同用, 乙型系 (2x) 只能与型别 2 或 3 同用");
+            r.error(
+                "YX",
+                "SUBTYPE_MISMATCH",
+                "甲型亚型 (1x) 只能与型别 1 或 3 同用, 乙型系 (2x) 只能与型别 2 或 3 同用",
+            );
         }
     }
     let ct = r.int("CT");

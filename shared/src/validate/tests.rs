@@ -27,14 +27,24 @@ pub(crate) fn row(ty: RecordType, pairs: &[(&str, &str)]) -> RawRow {
     RawRow { row: 1, cells, extra: Vec::new() }
 }
 
-fn with(base: &[(&'static str, &'static str)], changes: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+fn with(
+    base: &[(&'static str, &'static str)],
+    changes: &[(&'static str, &'static str)],
+) -> Vec<(&'static str, &'static str)> {
     let mut v: Vec<_> = base.iter().filter(|(k, _)| !changes.iter().any(|(c, _)| c == k)).copied().collect();
     v.extend_from_slice(changes);
     v
 }
 
 fn common() -> Vec<(&'static str, &'static str)> {
-    vec![("ZZJGDM", ORG), ("JLID", "R1"), ("CZLX", "1"), ("GXSJ", "2026-11-19 10:00:00"), ("YWRQ", "2026-11-19"), ("BBH", "1.0")]
+    vec![
+        ("ZZJGDM", ORG),
+        ("JLID", "R1"),
+        ("CZLX", "1"),
+        ("GXSJ", "2026-11-19 10:00:00"),
+        ("YWRQ", "2026-11-19"),
+        ("BBH", "1.0"),
+    ]
 }
 
 pub(crate) fn outpatient() -> Vec<(&'static str, &'static str)> {
@@ -128,10 +138,7 @@ fn check(ty: RecordType, pairs: &[(&str, &str)]) -> Result<Record, Vec<RowError>
 #[track_caller]
 fn fails(ty: RecordType, pairs: &[(&str, &str)], field: &str, code: &str) {
     let errs = check(ty, pairs).expect_err("row should be rejected");
-    assert!(
-        errs.iter().any(|e| e.field == field && e.code == code),
-        "expected {field}/{code}, got {errs:?}"
-    );
+    assert!(errs.iter().any(|e| e.field == field && e.code == code), "expected {field}/{code}, got {errs:?}");
 }
 
 #[test]
@@ -177,7 +184,15 @@ fn org_mismatch() {
 
 #[test]
 fn deletes_need_only_common_fields() {
-    let d = [("ZZJGDM", ORG), ("JLID", "R1"), ("CZLX", "3"), ("GXSJ", "2026-11-19 10:00:00"), ("BBH", "1.0"), ("JZLSH", "X1"), ("NL", "abc")];
+    let d = [
+        ("ZZJGDM", ORG),
+        ("JLID", "R1"),
+        ("CZLX", "3"),
+        ("GXSJ", "2026-11-19 10:00:00"),
+        ("BBH", "1.0"),
+        ("JZLSH", "X1"),
+        ("NL", "abc"),
+    ];
     let r = check(RecordType::Outpatient, &d).unwrap();
     assert!(matches!(r, Record::Delete(_)));
     // YWRQ is not checked on deletes.
@@ -207,10 +222,18 @@ fn patient_rules() {
     fails(RecordType::Outpatient, &with(&o, &[("NL", "75")]), "NL", "AGE_MISMATCH");
     fails(RecordType::Outpatient, &with(&o, &[("NL", "151")]), "NL", "NUMBER_RANGE");
     fails(RecordType::Outpatient, &with(&o, &[("BZYZS_NL", "3")]), "BZYZS_NL", "MUST_BE_EMPTY");
-    fails(RecordType::Outpatient, &with(&o, &[("CSRQ", "2026-11-20"), ("ZJLX", "9"), ("SFZH", ""), ("NL", "0"), ("BZYZS_NL", "0")]), "CSRQ", "DATE_ORDER");
+    fails(
+        RecordType::Outpatient,
+        &with(&o, &[("CSRQ", "2026-11-20"), ("ZJLX", "9"), ("SFZH", ""), ("NL", "0"), ("BZYZS_NL", "0")]),
+        "CSRQ",
+        "DATE_ORDER",
+    );
     fails(RecordType::Outpatient, &with(&o, &[("XZZ_XZQH", "990101")]), "XZZ_XZQH", "BAD_REGION");
     fails(RecordType::Outpatient, &with(&o, &[("MZ", "57")]), "MZ", "BAD_CODE");
-    assert!(check(RecordType::Outpatient, &with(&o, &[("MZ", "01"), ("GJ", "156"), ("ZY", "31"), ("YLFKFS", "07")])).is_ok());
+    assert!(
+        check(RecordType::Outpatient, &with(&o, &[("MZ", "01"), ("GJ", "156"), ("ZY", "31"), ("YLFKFS", "07")]))
+            .is_ok()
+    );
     fails(RecordType::Outpatient, &with(&o, &[("GJ", "CHN")]), "GJ", "BAD_CODE");
     fails(RecordType::Outpatient, &with(&o, &[("ZY", "12")]), "ZY", "BAD_CODE");
     fails(RecordType::Outpatient, &with(&o, &[("XB", "3")]), "XB", "BAD_CODE");
@@ -250,7 +273,10 @@ fn discharge_rules() {
     let d = discharge();
     fails(RecordType::Discharge, &with(&d, &[("CYSJ", "2026-11-09 08:00:00")]), "CYSJ", "DATE_ORDER");
     fails(RecordType::Discharge, &with(&d, &[("SJZYTS", "6")]), "SJZYTS", "STAY_DAYS");
-    assert!(check(RecordType::Discharge, &with(&d, &[("CYSJ", "2026-11-10 18:00:00"), ("SJZYTS", "1"), ("HLF", "0")])).is_ok());
+    assert!(
+        check(RecordType::Discharge, &with(&d, &[("CYSJ", "2026-11-10 18:00:00"), ("SJZYTS", "1"), ("HLF", "0")]))
+            .is_ok()
+    );
     fails(RecordType::Discharge, &with(&d, &[("HLF", "0")]), "HLF", "COST_RULE");
     fails(RecordType::Discharge, &with(&d, &[("ZFJE", "9000")]), "ZFJE", "COST_RULE");
     fails(RecordType::Discharge, &with(&d, &[("ZFY", "0"), ("ZFJE", "0")]), "ZFY", "COST_RULE");
@@ -287,7 +313,13 @@ fn other_types() {
     fails(RecordType::Medication, &with(&m, &[("TZSJ", "2026-11-19 09:00")]), "TZSJ", "DATE_ORDER");
 
     let mut s = common();
-    s.extend([("TJRQ", "2026-11-19"), ("YPMC", "磷酸奥司他韦胶囊"), ("YPGG", "75mg*10粒"), ("KCL", "500"), ("DRXHL", "20")]);
+    s.extend([
+        ("TJRQ", "2026-11-19"),
+        ("YPMC", "磷酸奥司他韦胶囊"),
+        ("YPGG", "75mg*10粒"),
+        ("KCL", "500"),
+        ("DRXHL", "20"),
+    ]);
     assert!(check(RecordType::Stock, &s).is_ok());
     fails(RecordType::Stock, &with(&s, &[("YPMC", "对乙酰氨基酚片")]), "YPMC", "NOT_ANTIVIRAL");
 
