@@ -7,7 +7,8 @@
 //!                                                      and the raw original ─▶ SM4-GCM
 //! ```
 //! Run: `cargo bench -p flumon-tests --bench pipeline` (env FLUMON_BENCH_SCALE to
-//! change the data size; default 20 gives about 300,000 records).
+//! change the data size; FLUMON_BENCH_DATE for the upload day, default 2027-01-20 near the
+//! season's peak; the default scale 20 gives about 200,000 records).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use std::time::{Duration, Instant};
@@ -32,8 +33,11 @@ struct Stage {
 
 fn main() {
     let scale: f64 = std::env::var("FLUMON_BENCH_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(20.0);
+    let date = std::env::var("FLUMON_BENCH_DATE").unwrap_or_else(|_| "2027-01-20".to_owned());
+    let date = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let opts = Options {
+        date,
         hospitals: 4,
         out: dir.path().to_path_buf(),
         format: FormatChoice::Csv,
