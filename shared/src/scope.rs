@@ -170,4 +170,108 @@ mod tests {
             assert!(!is_flu_name(n), "{n}");
         }
     }
+
+    struct State {
+        cases: Vec<&'static str>,
+        labs: Vec<&'static str>,
+    }
+
+    impl ScopeState for State {
+        fn case_in_scope(&self, _org: &str, jzlsh: &str) -> bool {
+            self.cases.contains(&jzlsh)
+        }
+        fn positive_lab(&self, _org: &str, jzlsh: &str) -> bool {
+            self.labs.contains(&jzlsh)
+        }
+    }
+
+    fn record(ty: crate::model::RecordType, pairs: &[(&str, &str)]) -> Record {
+        use crate::validate::tests::{ctx, row};
+        crate::validate::validate_row(ty, &row(ty, pairs), &ctx()).unwrap()
+    }
+
+    fn with(
+        mut v: Vec<(&'static str, &'static str)>,
+        k: &'static str,
+        val: &'static str,
+    ) -> Vec<(&'static str, &'static str)> {
+        v.retain(|(c, _)| *c != k);
+        v.push((k, val));
+        v
+    }
+
+    #[test]
+    fn decisions_against_state() {
+        use crate::model::RecordType as T;
+        use crate::validate::tests::outpatient;
+        let empty = State { cases: vec![], labs: vec![] };
+        let labbed = State { cases: vec![], labs: vec!["MZ20261119001"] };
+        // A flu code and name: a clinical case.
+        let r = record(T::Outpatient, &outpatient());
+        assert_eq!(decide(&r, &empty), Decision::Case(CaseScope { by_code: true, by_name: true, by_lab: false }));
+        // A positive result for the encounter makes it 实验室确诊.
+        let Decision::Case(c) = decide(&r, &labbed) else { panic!() };
+        assert_eq!(c.basis(), Basis::Lab);
+        // Not flu: out of scope, unless a positive result came first (rule 3).
+        let cold = with(with(outpatient(), "ZDBM1", "J06.9"), "ZDMC1", "急性上呼吸道感染");
+        let r = record(T::Outpatient, &cold);
+        assert_eq!(decide(&r, &empty), Decision::Out);
+        assert_eq!(decide(&r, &labbed), Decision::Case(CaseScope { by_code: false, by_name: false, by_lab: true }));
+        // An excluded name with a flu code is still in scope by rule 1.
+        let vac = with(outpatient(), "ZDMC1", "流感疫苗接种反应");
+        let r = record(T::Outpatient, &vac);
+        assert_eq!(decide(&r, &empty), Decision::Case(CaseScope { by_code: true, by_name: false, by_lab: false }));
+    }
+
+    #[test]
+    fn linked_records_follow_their_case() {
+        use crate::model::RecordType as T;
+        let common = [
+            ("ZZJGDM", crate::validate::tests::ORG),
+            ("JLID", "M1"),
+            ("CZLX", "1"),
+            ("GXSJ", "2026-11-19 10:00:00"),
+            ("YWRQ", "2026-11-19"),
+            ("BBH", "1.0"),
+        ];
+        let mut med: Vec<(&str, &str)> = common.to_vec();
+        med.extend([
+            ("JZLSH", "C1"),
+            ("YZID", "Y1"),
+            ("YZLB", "3"),
+            ("YPMC", "对乙酰氨基酚片"),
+            ("DCJL", "0.5"),
+            ("JLDW", "g"),
+            ("PC", "tid"),
+            ("YYTJ", "口服"),
+            ("KSSJ", "2026-11-19 10:00"),
+        ]);
+        let r = record(T::Medication, &med);
+        assert_eq!(decide(&r, &State { cases: vec![], labs: vec![] }), Decision::Out);
+        assert_eq!(decide(&r, &State { cases: vec!["C1"], labs: vec![] }), Decision::ByLink);
+        let oseltamivir: Vec<(&str, &str)> =
+            med.iter().map(|(k, v)| if *k == "YPMC" { (*k, "磷酸奥司他韦颗粒") } else { (*k, *v) }).collect();
+        let r = record(T::Medication, &oseltamivir);
+        assert_eq!(decide(&r, &State { cases: vec![], labs: vec![] }), Decision::ByItself);
+        let mut lab: Vec<(&str, &str)> = common.to_vec();
+        lab.extend([
+            ("JZLSH", "C2"),
+            ("BGDH", "B1"),
+            ("BBLB", "1"),
+            ("CYSJ", "2026-11-19 09:00"),
+            ("BGSJ", "2026-11-19 10:00"),
+            ("JYXMMC", "流感抗原"),
+            ("JYFF", "1"),
+            ("DXJG", "2"),
+        ]);
+        let r = record(T::Lab, &lab);
+        assert_eq!(
+            decide(&r, &State { cases: vec![], labs: vec![] }),
+            Decision::Out,
+            "a negative result alone is not in scope"
+        );
+        let pos: Vec<(&str, &str)> =
+            lab.iter().map(|(k, v)| if *k == "DXJG" { (*k, "3") } else { (*k, *v) }).chain([("BDLX", "9")]).collect();
+        assert_eq!(decide(&record(T::Lab, &pos), &State { cases: vec![], labs: vec![] }), Decision::ByItself);
+    }
 }

@@ -18,7 +18,7 @@
 
 mod verify;
 
-pub use verify::{BadLine, JournalEntry, KIND_ANCHOR, KIND_CHECKPOINT, MAX_LINE, VerifyReport};
+pub use verify::{BadLine, JournalEntry, KIND_ANCHOR, KIND_CHECKPOINT, KIND_RECOVERED, MAX_LINE, VerifyReport};
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
@@ -99,21 +99,38 @@ impl Journal {
 
     /// Opens an existing journal: verifies the whole chain (checkpoint and
     /// anchor signatures with `verify_key`) and finds its head. A journal
-    /// that does not verify is not opened.
+    /// that does not verify is not opened, with one exception: a crash in
+    /// the middle of an append leaves a last line without its newline; that
+    /// entry was never acknowledged (`append` returns only after the newline
+    /// is fsynced), so the torn bytes are cut away (fsynced) and a
+    /// `journal.recovered` entry records how many there were.
     pub fn open(path: &Path, verify_key: &Sm2PublicKey) -> Result<Self> {
         let file = OpenOptions::new().append(true).read(true).open(path)?;
         lock(&file, path)?;
         let report = verify_stream(&mut BufReader::new(&file), verify_key, |_, _| {})?;
-        if let Some(bad) = report.first_bad {
-            return Err(Error::Journal(format!("{} line {}: {}", path.display(), bad.line, bad.reason)));
-        }
-        Ok(Journal {
+        let torn = match report.first_bad {
+            Some(_) if report.torn_tail => {
+                let len = file.metadata()?.len();
+                file.set_len(report.good_bytes)?;
+                file.sync_all()?;
+                Some(len.saturating_sub(report.good_bytes))
+            }
+            Some(bad) => {
+                return Err(Error::Journal(format!("{} line {}: {}", path.display(), bad.line, bad.reason)));
+            }
+            None => None,
+        };
+        let mut journal = Journal {
             file,
             path: path.to_path_buf(),
             head: JournalHead { seq: report.last_seq, hash: report.head },
             verify_key: verify_key.clone(),
             broken: false,
-        })
+        };
+        if let Some(bytes) = torn {
+            journal.write_entry(now_ms(), KIND_RECOVERED, serde_json::json!({ "truncated_bytes": bytes }))?;
+        }
+        Ok(journal)
     }
 
     /// Opens `path` if it exists, creates it otherwise.

@@ -165,8 +165,8 @@ fn truncation_is_detected() {
     let r = verify(&p, vk()).unwrap();
     assert_eq!(r.first_bad.as_ref().unwrap().line, 4);
     assert!(r.first_bad.unwrap().reason.contains("truncated"));
-    assert!(Journal::open(&p, vk()).is_err());
     // at a line boundary: intact, but the head went back
+    std::fs::write(&p, &orig).unwrap();
     let l = lines(&p);
     write_lines(&p, &l[..3]);
     let r = verify(&p, vk()).unwrap();
@@ -344,4 +344,48 @@ proptest! {
         let text = lines.join("\n") + "\n";
         prop_assert_eq!(fuzz_verify_journal(text.as_bytes()), Ok(()));
     }
+}
+
+#[test]
+fn open_recovers_a_torn_last_line() {
+    let (_d, p, _) = journal(4);
+    let orig = std::fs::read(&p).unwrap();
+    let l = lines(&p);
+    // a crash mid-append: part of a fifth line, no newline
+    let mut torn = orig.clone();
+    torn.extend_from_slice(b"{\"seq\":5,\"time\":17640000");
+    std::fs::write(&p, &torn).unwrap();
+    let mut j = Journal::open(&p, vk()).unwrap();
+    assert_eq!(j.head().seq, 5, "the recovery entry takes seq 5");
+    let text = std::fs::read_to_string(&p).unwrap();
+    assert!(text.starts_with(std::str::from_utf8(&orig).unwrap()), "verified lines kept byte for byte");
+    let last = text.lines().last().unwrap();
+    assert!(last.contains(r#""kind":"journal.recovered""#) && last.contains(r#""truncated_bytes":24"#), "{last}");
+    assert!(text.ends_with('\n'));
+    j.append("after", &json!({})).unwrap();
+    drop(j);
+    let r = verify(&p, vk()).unwrap();
+    assert!(r.is_intact(), "{r:?}");
+    assert_eq!((r.last_seq, r.good_lines), (6, 6));
+    // the same holds when the torn line is the first one
+    let (_d2, p2, _) = journal(0);
+    std::fs::write(&p2, b"{\"seq\":1").unwrap();
+    let j2 = Journal::open(&p2, vk()).unwrap();
+    assert_eq!(j2.head().seq, 1);
+    drop(j2);
+    assert!(verify(&p2, vk()).unwrap().is_intact());
+    // a complete bad line is still refused: only a torn tail is recovered
+    let mut bad = l.clone();
+    bad[1] = bad[1].replace("batch.sent", "batch.lost");
+    write_lines(&p, &bad);
+    assert!(Journal::open(&p, vk()).is_err());
+    // a torn tail after a bad line is refused too
+    let mut s = bad.join("\n");
+    s.push_str("\n{\"seq\"");
+    std::fs::write(&p, s).unwrap();
+    assert!(Journal::open(&p, vk()).is_err());
+    // nobody else may write the recovery kind
+    let (_d3, p3, _) = journal(1);
+    let mut j3 = Journal::open(&p3, vk()).unwrap();
+    assert!(j3.append(KIND_RECOVERED, &json!({})).is_err());
 }

@@ -21,6 +21,9 @@ pub const MAX_LINE: usize = 64 * 1024;
 pub const KIND_CHECKPOINT: &str = "journal.checkpoint";
 /// Kind of the signed anchor that starts a pruned journal.
 pub const KIND_ANCHOR: &str = "journal.anchor";
+/// Kind of the entry `Journal::open` appends after cutting away a torn
+/// last line (a crash mid-append; that entry was never acknowledged).
+pub const KIND_RECOVERED: &str = "journal.recovered";
 /// Prefix reserved for the journal's own kinds.
 pub(crate) const RESERVED_PREFIX: &str = "journal.";
 /// Domain label of checkpoint and anchor signatures.
@@ -68,6 +71,10 @@ pub struct VerifyReport {
     pub last_checkpoint: Option<u64>,
     /// The first bad line; `None` when the whole journal verified.
     pub first_bad: Option<BadLine>,
+    /// Bytes of the verified lines (newlines included) from the start.
+    pub good_bytes: u64,
+    /// The first bad line is the last one and has no newline: a torn append.
+    pub torn_tail: bool,
 }
 
 impl VerifyReport {
@@ -211,7 +218,7 @@ impl<'k> Verifier<'k> {
             check_signature(&e, 1, &prev, self.key).map_err(|m| format!("checkpoint: {m}"))?;
             self.report.checkpoints += 1;
             self.report.last_checkpoint = Some(e.seq);
-        } else if e.kind.starts_with(RESERVED_PREFIX) {
+        } else if e.kind.starts_with(RESERVED_PREFIX) && e.kind != KIND_RECOVERED {
             return Err(format!("unknown reserved kind {}", e.kind));
         }
         let r = &mut self.report;
@@ -240,6 +247,7 @@ pub(crate) fn verify_stream(
             LineRead::Eof => return Ok(v.report),
             LineRead::Unterminated => {
                 v.report.first_bad = Some(bad("truncated last line (no newline)".into()));
+                v.report.torn_tail = true;
                 return Ok(v.report);
             }
             LineRead::TooLong => {
@@ -250,6 +258,7 @@ pub(crate) fn verify_stream(
                 Ok(e) => {
                     visit(&e, offset);
                     offset += buf.len() as u64 + 1;
+                    v.report.good_bytes = offset;
                 }
                 Err(reason) => {
                     v.report.first_bad = Some(bad(reason));
