@@ -12,11 +12,21 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
 
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod config;
 pub mod db;
 pub mod error;
+pub mod indicators;
 pub mod ingest;
+pub mod levels;
 pub mod mem;
+pub mod nowcast;
 pub mod regions;
+pub mod report;
+pub mod server;
 pub mod timeconv;
+pub mod web;
 
 pub use error::{Error, Result};

@@ -300,3 +300,129 @@ pub fn receipt(id: &str, org: &str, time: &str, received: u64, rejected: u64, co
         accepted_by_ywrq: vec![],
     })
 }
+
+/// The fixture of INDICATORS' hand computation (week 2025-W02, 01-06 … 01-12).
+pub async fn fixture(dir: &std::path::Path) -> Db {
+    let db = fresh_db(dir).await;
+    fill_fixture(dir, db).await
+}
+
+/// The fixture on a SQLite file even when FLUMON_TEST_PG_URL is set.
+pub async fn fixture_sqlite(dir: &std::path::Path) -> Db {
+    let db = Db::open(&format!("sqlite://{}", dir.join("intranet.db").display())).await.unwrap();
+    fill_fixture(dir, db).await
+}
+
+async fn fill_fixture(dir: &std::path::Path, db: Db) -> Db {
+    let spool = dir.join("inbound");
+    std::fs::create_dir_all(&spool).unwrap();
+    let w = World::new();
+    let c = |org: &str, k: &str, g: &str, t: &str| common(&w, org, k, g, t);
+    let e = vec![
+        hospital(ORG_A, "110101"),
+        hospital(ORG_B, "440305"),
+        // c1: 门诊, male 30, FBRQ 01-05, oseltamivir 01-06 12:00 (within 48 h), lab positive A(H1N1)pdm09
+        outpatient(c(ORG_A, "o1", "2025-01-06 10:00:00", "2025-01-06 20:00:00"), "c1", "2025-01-06 09:00:00", |o| {
+            o.fbrq = Some(d("2025-01-05"));
+        }),
+        lab(
+            c(ORG_A, "l1", "2025-01-06 11:00:00", "2025-01-06 20:00:00"),
+            "c1",
+            "2025-01-06 10:00:00",
+            1,
+            1,
+            Some(1),
+            Some(11),
+        ),
+        medication(
+            c(ORG_A, "m1", "2025-01-06 12:00:00", "2025-01-06 20:00:00"),
+            "c1",
+            "奥司他韦胶囊",
+            "2025-01-06 12:00:00",
+        ),
+        // c2: 急诊, female 4, KBD = 1 first dose 01-09 10:00 (FBRQ 01-06: not within 48 h), lab negative by method 2
+        outpatient(c(ORG_A, "o2", "2025-01-07 11:00:00", "2025-01-07 20:00:00"), "c2", "2025-01-07 10:00:00", |o| {
+            o.jzlx = 2;
+            o.patient = patient(2, 4);
+            o.kbd = 1;
+            o.kbdsj = Some(dt("2025-01-09 10:00:00"));
+            o.fbrq = Some(d("2025-01-06"));
+        }),
+        lab(
+            c(ORG_A, "l2", "2025-01-07 11:00:00", "2025-01-07 20:00:00"),
+            "c2",
+            "2025-01-07 10:00:00",
+            2,
+            2,
+            None,
+            None,
+        ),
+        // c3: §3.2 stay 01-07 → 01-10, female 70, 重症, ICU 2 days, died, 5000 元, 500 元 antibiotics
+        discharge(
+            c(ORG_A, "d3", "2025-01-10 10:00:00", "2025-01-10 20:00:00"),
+            "c3",
+            "2025-01-07 08:00:00",
+            "2025-01-10 09:00:00",
+            |x| {
+                x.lcfx = 3;
+                x.icuts = Some(2);
+                x.lyfs = 5;
+                x.kjywf = Some(50_000);
+            },
+        ),
+        // c4: 在院 (JZLX 3), male 65, 危重症, ICU and ventilation, 200 元
+        outpatient(c(ORG_A, "o4", "2025-01-08 12:00:00", "2025-01-08 20:00:00"), "c4", "2025-01-08 11:00:00", |o| {
+            o.jzlx = 3;
+            o.patient = patient(1, 65);
+            o.lcfx = 4;
+            o.icu = Some(1);
+            o.jxtq = Some(1);
+            o.zfy = 20_000;
+        }),
+        // c5: an order without a case: 经验性用药
+        medication(
+            c(ORG_A, "m5", "2025-01-08 12:00:00", "2025-01-08 20:00:00"),
+            "c5",
+            "玛巴洛沙韦片",
+            "2025-01-08 12:00:00",
+        ),
+        // c6 at B: 门诊, male 10, first received 12 days after YWRQ (迟报)
+        outpatient(c(ORG_B, "o6", "2025-01-08 10:00:00", "2025-01-20 20:00:00"), "c6", "2025-01-08 09:00:00", |o| {
+            o.patient = patient(1, 10);
+        }),
+        // visits at A on 01-06 and 01-07 only
+        visits(c(ORG_A, "v1", "2025-01-06 23:00:00", "2025-01-07 01:00:00"), "2025-01-06", 100, 0),
+        visits(c(ORG_A, "v2", "2025-01-07 23:00:00", "2025-01-08 01:00:00"), "2025-01-07", 50, 50),
+        // stock
+        stock(
+            c(ORG_A, "s1", "2025-01-06 23:00:00", "2025-01-07 01:00:00"),
+            "2025-01-06",
+            "奥司他韦胶囊",
+            "75mg",
+            100,
+            10,
+        ),
+        stock(
+            c(ORG_A, "s2", "2025-01-08 23:00:00", "2025-01-09 01:00:00"),
+            "2025-01-08",
+            "奥司他韦胶囊",
+            "75mg",
+            30,
+            20,
+        ),
+        stock(
+            c(ORG_A, "s3", "2025-01-08 23:00:00", "2025-01-09 01:00:00"),
+            "2025-01-08",
+            "奥司他韦颗粒",
+            "15mg",
+            20,
+            5,
+        ),
+        stock(c(ORG_B, "s4", "2025-01-08 23:00:00", "2025-01-09 01:00:00"), "2025-01-08", "玛巴洛沙韦片", "20mg", 6, 7),
+        // one upload at A at 07:00 on 01-07: timely for 01-06 and 01-07; 10 rows, 2 rejected by E101
+        receipt("rc1", ORG_A, "2025-01-07 07:00:00", 10, 2, "E101"),
+    ];
+    w.drop_batch(&spool, &e);
+    flumon_intranet::ingest::ingest_spool(&db, &w.keys(), &spool).await.unwrap();
+    db
+}

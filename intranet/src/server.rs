@@ -1,0 +1,156 @@
+//! `serve`: HTTPS (TLS 1.3 only, rustls with ring) in front of the API and
+//! the pages, and the spool watcher that runs ingest.
+//!
+//! ```text
+//!  run(config, listener, shutdown)
+//!    ├─ Db::open (migrations) · Audit::open · IngestKeys (link key, DMZ public key)
+//!    ├─ spool watcher: every poll_seconds ─▶ ingest::ingest_spool ─▶ until shutdown
+//!    └─ accept ─▶ TLS 1.3 handshake (≤ 10 s) ─▶ hyper auto (h1/h2) ─▶ api::app ─▶ graceful shutdown (≤ 30 s)
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::Request;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use crate::api::{AppState, app};
+use crate::audit::Audit;
+use crate::auth::Clock;
+use crate::config::Config;
+use crate::db::Db;
+use crate::ingest::{IngestKeys, ingest_spool};
+use crate::{Error, Result};
+
+fn tls_err(e: impl std::fmt::Display) -> Error {
+    Error::Tls(e.to_string())
+}
+
+/// The rustls server configuration: TLS 1.3 only, ring, no client certificates.
+pub fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> Result<Arc<rustls::ServerConfig>> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| Error::Tls(format!("{}: {e}", cert.display())))?
+        .collect::<std::result::Result<_, _>>()
+        .map_err(tls_err)?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| Error::Tls(format!("{}: {e}", key.display())))?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(tls_err)?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(tls_err)?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+/// The ingest keys named by the configuration.
+pub fn ingest_keys(config: &Config) -> Result<IngestKeys> {
+    Ok(IngestKeys {
+        link_key: flumon_shared::crypto::SymKey::load(&config.paths.link_key)?,
+        dmz_pubkey: flumon_shared::crypto::Sm2PublicKey::load(&config.paths.dmz_pubkey)?,
+        limits: flumon_shared::batch::BatchLimits::default(),
+    })
+}
+
+/// The application state of a configuration (database, journal, clock).
+pub async fn state(config: &Config) -> Result<AppState> {
+    let db = Db::open(&config.database_url).await?;
+    let key = flumon_shared::crypto::Sm2PublicKey::load(&config.paths.journal_pub)?;
+    let audit = Audit::open(&config.paths.journal, &key)?;
+    Ok(AppState { db, audit, clock: Clock::default(), journals: Arc::new(config.journals.clone()) })
+}
+
+async fn watch_spool(
+    db: Db,
+    keys: IngestKeys,
+    spool: std::path::PathBuf,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        if let Err(e) = ingest_spool(&db, &keys, &spool).await {
+            tracing::error!(error = %e, "入库失败，稍后重试 (ingest pass failed)");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+/// Serves until `shutdown` turns true.
+pub async fn run(config: Config, listener: TcpListener, shutdown: watch::Receiver<bool>) -> Result<()> {
+    let tls = tls_config(&config.paths.tls_cert, &config.paths.tls_key)?;
+    let keys = ingest_keys(&config)?;
+    let st = state(&config).await?;
+    std::fs::create_dir_all(&config.paths.spool)?;
+    let watcher = tokio::spawn(watch_spool(
+        st.db.clone(),
+        keys,
+        config.paths.spool.clone(),
+        Duration::from_secs(config.ingest.poll_seconds),
+        shutdown.clone(),
+    ));
+    serve(listener, tls, app(st), shutdown).await;
+    let _ = watcher.await;
+    Ok(())
+}
+
+/// The accept loop.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: axum::Router,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let graceful = GracefulShutdown::new();
+    tracing::info!(addr = ?listener.local_addr().ok(), "内网服务已启动 (listening, TLS 1.3)");
+    loop {
+        let (tcp, _addr) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                _ => return,
+            };
+            let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                app.clone().oneshot(req.map(axum::body::Body::new))
+            });
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder.http1().timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10));
+            builder.http2().timer(TokioTimer::new()).max_concurrent_streams(64);
+            let conn = watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(tls), svc).into_owned());
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(30)) => {}
+    }
+}
