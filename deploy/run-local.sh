@@ -1,29 +1,128 @@
 #!/usr/bin/env bash
-# Runs flumon locally on generated keys and synthetic data, as far as the
-# system exists: generates a day of uploads for a few hospitals with
-# flumon-synth and checks every file with `flumon-agent check`, printing the
-# receipts' summary.
+# Runs the whole of flumon locally on loopback, all zones, on the embedded
+# defaults: generated keys and certificates, sled in the DMZ, SQLite in the
+# intranet, the one-way link as UDP + RaptorQ on 127.0.0.1.
 #
-#   deploy/run-local.sh [WORKDIR]      (default: target/local-run)
+#   hospital agents ─HTTPS─▶ flumon-dmz ─outbox─▶ flumon-transfer send ═UDP═▶ recv ─spool─▶ flumon-intranet
+#
+#   deploy/run-local.sh            start everything, upload 30 days of synthetic data, print URLs
+#   deploy/run-local.sh --check    the same, then verify the cases reached the intranet and stop (CI)
+#   deploy/run-local.sh stop       stop what a previous run started
+#
+# Work folder: $FLUMON_LOCAL_DIR (default target/local-run), wiped at each start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WORK="${1:-target/local-run}"
-DATE="${FLUMON_DATE:-$(date -u +%F)}"
-cargo build --release -q -p flumon-agent -p flumon-tests
-BIN=target/release
-rm -rf "$WORK/uploads"
-mkdir -p "$WORK"
-echo "== 生成合成数据 (synthetic uploads for $DATE)"
-"$BIN/flumon-synth" --seed 42 --hospitals 4 --date "$DATE" --days 7 --format mixed \
-  --invalid-rate 0.02 --out "$WORK/uploads"
-echo "== flumon-agent check"
-total_recv=0; total_acc=0; total_rej=0
-while IFS= read -r f; do
-  ty="$(basename "$f")"; ty="${ty%%.*}"
-  org="$(basename "$(dirname "$(dirname "$f")")")"
-  line="$("$BIN/flumon-agent" check --type "$ty" --org "$org" --now "$DATE 02:00:00" "$f" 2>/dev/null)"
-  read -r recv acc rej < <(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(r["received"], r["accepted"], r["rejected"])' "$line")
-  printf '%-70s 收到 %6s  接收 %6s  拒收 %5s\n' "${f#"$WORK/uploads/"}" "$recv" "$acc" "$rej"
-  total_recv=$((total_recv + recv)); total_acc=$((total_acc + acc)); total_rej=$((total_rej + rej))
-done < <(find "$WORK/uploads" -mindepth 3 -type f \( -name '*.csv' -o -name '*.xlsx' -o -name '*.json' \) | sort)
-echo "== 合计 (total): 收到 $total_recv 行, 接收 $total_acc, 拒收 $total_rej"
+ROOT="$(pwd)"
+W="${FLUMON_LOCAL_DIR:-$ROOT/target/local-run}"
+B="$ROOT/target/release"
+HOSPITALS="${FLUMON_LOCAL_HOSPITALS:-3}"
+TODAY="$(TZ=Asia/Shanghai date +%F)"
+
+stop() {
+  if [[ -f "$W/pids" ]]; then
+    while read -r pid name; do
+      kill "$pid" 2>/dev/null && echo "已停止 (stopped) $name" || true
+    done < "$W/pids"
+    rm -f "$W/pids"
+  fi
+}
+
+wait_port() { # host port seconds
+  for _ in $(seq 1 "$3"); do
+    (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0
+    sleep 1
+  done
+  echo "端口 $1:$2 未就绪 (port not ready); 见 $W/logs" >&2
+  return 1
+}
+
+start() { # name logfile command...
+  local name="$1" log="$2"; shift 2
+  "$@" >"$log" 2>&1 &
+  echo "$! $name" >> "$W/pids"
+}
+
+if [[ "${1:-}" == "stop" ]]; then stop; exit 0; fi
+CHECK=0
+[[ "${1:-}" == "--check" ]] && CHECK=1
+
+stop
+echo "== 构建 (building, release)"
+cargo build --release -q -p flumon-dmz -p flumon-transfer -p flumon-intranet -p flumon-agent -p flumon-tests
+rm -rf "$W"; mkdir -p "$W/logs"
+
+echo "== 生成密钥与配置 (keys and configuration)"
+"$B/flumon-dmz" init "$W/dmz" >"$W/logs/init.log" 2>&1
+"$B/flumon-transfer" init --dmz-dir "$W/dmz" --out "$W/transfer" >>"$W/logs/init.log" 2>&1
+"$B/flumon-intranet" init "$W/intranet" --dmz-dir "$W/dmz" >>"$W/logs/init.log" 2>&1
+# The receiver's spool is the intranet's inbound folder.
+sed -i "s|^spool = \"inbound\"|spool = \"$W/transfer/spool\"|" "$W/intranet/intranet.toml"
+
+# The first analyst (national scope); the admin CLI writes the intranet's
+# journal, so it runs before the server holds it.
+activation="$("$B/flumon-intranet" admin create-user --config "$W/intranet/intranet.toml" --name analyst \
+  --role analyst --scope 000000 2>>"$W/logs/init.log" | tail -1 | awk "{print \$NF}")"
+
+echo "== 启动各区 (starting the zones)"
+start flumon-dmz "$W/logs/dmz.log" "$B/flumon-dmz" serve --config "$W/dmz/dmz.toml"
+start flumon-transfer-recv "$W/logs/recv.log" "$B/flumon-transfer" recv --config "$W/transfer/recv.toml"
+start flumon-transfer-send "$W/logs/send.log" "$B/flumon-transfer" send --config "$W/transfer/send.toml"
+start flumon-intranet "$W/logs/intranet.log" "$B/flumon-intranet" serve --config "$W/intranet/intranet.toml"
+wait_port 127.0.0.1 8443 30
+wait_port 127.0.0.1 9443 30
+
+echo "== 合成数据: $HOSPITALS 家医院最近 30 天 (synthetic uploads)"
+"$B/flumon-synth" --seed 42 --hospitals "$HOSPITALS" --date "$TODAY" --days 30 --format mixed \
+  --invalid-rate 0.01 --out "$W/synth" 2>"$W/logs/synth.log"
+
+echo "== 医院注册与前置机上传 (hospitals and their agents)"
+python3 - "$W/synth/hospitals.json" > "$W/hospitals.tsv" <<'PY'
+import json, sys
+for h in json.load(open(sys.argv[1])):
+    print("\t".join([h["code"], h["name"], h["region"], str(h["level"])]))
+PY
+first_hospital=""
+while IFS=$'\t' read -r code name region level; do
+  [[ -z "$first_hospital" ]] && first_hospital="$code"
+  "$B/flumon-dmz" admin create-hospital --config "$W/dmz/dmz.toml" --uscc "$code" --name "$name" \
+    --region "$region" --level "$level" > "$W/dmz-$code.json"
+  read -r token enrol < <(python3 - "$W/dmz-$code.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1])); print(j["token"], "")
+PY
+)
+  code_json="$("$B/flumon-dmz" admin enrol-code --config "$W/dmz/dmz.toml" --uscc "$code")"
+  enrol="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["code"])' "$code_json")"
+  A="$W/agents/$code"
+  "$B/flumon-agent" enroll --dmz https://127.0.0.1:8443 --uscc "$code" --code "$enrol" \
+    --ca "$W/dmz/ca/ca.pem" --config-dir "$A" --token "$token" >>"$W/logs/agents.log" 2>&1
+  sed -i -e "s|^folder = \"exports\".*|folder = \"$W/synth/$code/$TODAY\"\ndays = 30|" "$A/agent.toml"
+  "$B/flumon-agent" run --config "$A/agent.toml" --once >>"$W/logs/agents.log" 2>&1
+  echo "  $name ($code): 已上传 (uploaded)"
+done < "$W/hospitals.tsv"
+
+echo "== 等待数据穿过单向网闸进入内网 (waiting for the batches to cross the gate)"
+cases=0
+for _ in $(seq 1 90); do
+  cases="$("$B/flumon-intranet" report --config "$W/intranet/intranet.toml" --scope 000000 \
+    --from "$(TZ=Asia/Shanghai date -d '40 days ago' +%F)" --to "$TODAY" --by season --format json 2>/dev/null \
+    | python3 -c 'import json,sys
+try:
+    print(int(json.load(sys.stdin)["indicators"]["total"]["cases"]["total"]))
+except Exception:
+    print(0)' || echo 0)"
+  [[ "$cases" -gt 0 ]] && break
+  sleep 2
+done
+
+echo
+echo "内网已收到病例 (cases in the intranet): $cases"
+echo "内网 (intranet):  https://127.0.0.1:9443/   分析员 analyst, 激活码 (activation): $activation"
+echo "DMZ 上报页面:     https://127.0.0.1:8443/   审核 (review, admin listener): https://127.0.0.1:8444/"
+echo "医院前置机配置:   $W/agents/<代码>/agent.toml   日志 (logs): $W/logs"
+echo "停止 (stop):      deploy/run-local.sh stop"
+if [[ "$CHECK" == 1 ]]; then
+  stop
+  [[ "$cases" -gt 0 ]] || { echo "失败: 内网没有收到病例 (no cases reached the intranet)" >&2; exit 1; }
+  echo "检查通过 (check passed)"
+fi
