@@ -1,0 +1,131 @@
+//! The one error type of `flumon-dmz`, and how each kind answers over HTTP.
+//!
+//! ```text
+//!  handler ─▶ Err(Error) ─▶ IntoResponse
+//!     4xx: {"error": CODE, "message": "中文 (English)"}      (what the client did wrong)
+//!     5xx: {"error": "INTERNAL", "message": "服务器内部错误…"}  (details to the log only)
+//! ```
+//! Messages never carry an identifier or a secret: callers put only fixed
+//! text and counts into them.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// Every failure of the DMZ.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// From the shared library (crypto, formats, journal, key files).
+    #[error("shared: {0}")]
+    Shared(#[from] flumon_shared::Error),
+    /// The sled store.
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+    /// Operating system I/O.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    /// TLS or certificate handling.
+    #[error("tls: {0}")]
+    Tls(String),
+    /// A configuration that cannot be used.
+    #[error("config: {0}")]
+    Config(String),
+    /// Encoding or decoding of stored values.
+    #[error("codec: {0}")]
+    Codec(String),
+    /// Anything else that is the server's fault.
+    #[error("internal: {0}")]
+    Internal(String),
+    /// 401: no or bad credentials. The text is "中文 (English)".
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    /// 403: authenticated, but not allowed.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// 404.
+    #[error("not found")]
+    NotFound,
+    /// 400: a request the client got wrong.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// 409: conflicts with the current state (e.g. already exists).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// 413 for requests other than record uploads (those answer a receipt).
+    #[error("payload too large: {0}")]
+    TooLarge(String),
+    /// 429 with `Retry-After` seconds.
+    #[error("rate limited")]
+    RateLimited { retry_after: u64 },
+    /// 503: shutting down or a dependency is unavailable.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl Error {
+    /// Shorthand for a 403 with a fixed bilingual message.
+    pub fn forbidden(msg: &str) -> Self {
+        Error::Forbidden(msg.to_owned())
+    }
+
+    /// Shorthand for a 400 with a bilingual message.
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        Error::BadRequest(msg.into())
+    }
+
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::NotFound => StatusCode::NOT_FOUND,
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code_and_message(&self) -> (&'static str, String) {
+        match self {
+            Error::Unauthorized(m) => ("UNAUTHORIZED", (*m).to_owned()),
+            Error::Forbidden(m) => ("FORBIDDEN", m.clone()),
+            Error::NotFound => ("NOT_FOUND", "未找到 (not found)".to_owned()),
+            Error::BadRequest(m) => ("BAD_REQUEST", m.clone()),
+            Error::Conflict(m) => ("CONFLICT", m.clone()),
+            Error::TooLarge(m) => ("TOO_LARGE", m.clone()),
+            Error::RateLimited { .. } => ("RATE_LIMITED", "请求过于频繁, 请稍后再试 (too many requests)".to_owned()),
+            Error::Unavailable(_) => ("UNAVAILABLE", "服务暂不可用, 请稍后再试 (service unavailable)".to_owned()),
+            _ => ("INTERNAL", "服务器内部错误, 请稍后重试或联系管理员 (internal server error)".to_owned()),
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        } else {
+            tracing::debug!(status = status.as_u16(), "request refused");
+        }
+        let (code, message) = self.code_and_message();
+        let mut resp = (status, Json(serde_json::json!({ "error": code, "message": message }))).into_response();
+        if let Error::RateLimited { retry_after } = self
+            && let Ok(v) = HeaderValue::from_str(&retry_after.max(1).to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        resp
+    }
+}
+
+/// Result alias for the DMZ.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Maps any displayable codec error.
+pub(crate) fn codec(e: impl std::fmt::Display) -> Error {
+    Error::Codec(e.to_string())
+}

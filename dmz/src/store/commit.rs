@@ -1,0 +1,190 @@
+//! Group commit (ARCHITECTURE invariant 1): sled's `flush()` only uses
+//! `sync_file_range` on Linux and writes blob files without any sync, so a
+//! receipt waits for a real `fdatasync` of sled's files. Concurrent uploads
+//! share one: the first waiter becomes the leader, takes every request made
+//! so far, syncs once and wakes them all.
+//!
+//! ```text
+//!  upload A ─┐ ticket 7                     ┌─▶ A: durable
+//!  upload B ─┼ ticket 8 ─▶ leader round: target = 8 ─▶ db.flush()      ├─▶ B: durable
+//!            │              (spawned task)   fsync blobs/* new, blobs/ │
+//!  upload C ─┘ ticket 9 (arrived after the round began) fdatasync db ──┘  C waits for the next round
+//! ```
+//! The round runs in its own task on the blocking pool, so a caller that
+//! goes away (client disconnect) never leaves the leadership dangling.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::error::{Error, Result};
+
+/// Outcome so far: every ticket ≤ `ok` is durable; a ticket ≤ `failed` (and > `ok`) failed.
+#[derive(Clone, Copy, Debug, Default)]
+struct Done {
+    ok: u64,
+    failed: u64,
+}
+
+#[derive(Default)]
+struct State {
+    requested: u64,
+    leader: bool,
+}
+
+/// The group committer of one sled database.
+pub(crate) struct GroupCommit {
+    db: sled::Db,
+    dir: PathBuf,
+    state: Mutex<State>,
+    done: watch::Sender<Done>,
+    synced_blobs: Mutex<HashSet<OsString>>,
+    /// Whether sled's folder (its `db` entry) was fsynced once.
+    dir_synced: std::sync::atomic::AtomicBool,
+    /// Observer of each round's duration (metrics).
+    on_round: Box<dyn Fn(Duration) + Send + Sync>,
+}
+
+impl GroupCommit {
+    pub(crate) fn new(db: sled::Db, dir: PathBuf, on_round: Box<dyn Fn(Duration) + Send + Sync>) -> Self {
+        let (done, _) = watch::channel(Done::default());
+        GroupCommit {
+            db,
+            dir,
+            state: Mutex::new(State::default()),
+            done,
+            synced_blobs: Mutex::new(HashSet::new()),
+            dir_synced: std::sync::atomic::AtomicBool::new(false),
+            on_round,
+        }
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>> {
+        self.state.lock().map_err(|_| Error::Internal("group commit lock poisoned".into()))
+    }
+
+    /// Returns once everything written before the call is on disk.
+    pub(crate) async fn durable(self: &Arc<Self>) -> Result<()> {
+        let mut rx = self.done.subscribe();
+        let ticket = {
+            let mut s = self.lock()?;
+            s.requested = s.requested.saturating_add(1);
+            s.requested
+        };
+        loop {
+            let d = *rx.borrow_and_update();
+            if d.ok >= ticket {
+                return Ok(());
+            }
+            if d.failed >= ticket {
+                return Err(Error::Internal("flush or fdatasync of the store failed".into()));
+            }
+            let lead = {
+                let mut s = self.lock()?;
+                if s.leader {
+                    false
+                } else {
+                    s.leader = true;
+                    true
+                }
+            };
+            if lead {
+                let me = Arc::clone(self);
+                // The round runs in its own task: it finishes even if this caller is dropped.
+                let round = tokio::spawn(async move { me.round().await });
+                if round.await.is_err() {
+                    return Err(Error::Internal("group commit round panicked".into()));
+                }
+                continue;
+            }
+            if rx.changed().await.is_err() {
+                return Err(Error::Unavailable("store closed".into()));
+            }
+        }
+    }
+
+    async fn round(self: Arc<Self>) {
+        let target = match self.lock() {
+            Ok(s) => s.requested,
+            Err(_) => return,
+        };
+        let me = Arc::clone(&self);
+        let started = Instant::now();
+        let res = tokio::task::spawn_blocking(move || me.flush_and_sync()).await;
+        let ok = matches!(res, Ok(Ok(())));
+        if let Ok(Err(e)) = &res {
+            tracing::error!(error = %e, "store flush/fdatasync failed");
+        }
+        (self.on_round)(started.elapsed());
+        if let Ok(mut s) = self.lock() {
+            s.leader = false;
+        }
+        self.done.send_modify(|d| {
+            if ok {
+                d.ok = d.ok.max(target);
+            } else {
+                d.failed = d.failed.max(target);
+            }
+        });
+    }
+
+    /// `flush()`, then fsync every blob file not synced before and the blob
+    /// folder, then `fdatasync` the log file `db` (and, the first time, the
+    /// folders that hold it).
+    pub(crate) fn flush_and_sync(&self) -> Result<()> {
+        self.db.flush()?;
+        sync_blobs(&self.dir, &self.synced_blobs)?;
+        File::open(self.dir.join("db"))?.sync_data()?;
+        if !self.dir_synced.load(std::sync::atomic::Ordering::Acquire) {
+            // the entries of sled's files in a fresh store
+            File::open(&self.dir)?.sync_all()?;
+            if let Some(parent) = self.dir.parent() {
+                File::open(parent)?.sync_all()?;
+            }
+            self.dir_synced.store(true, std::sync::atomic::Ordering::Release);
+        }
+        Ok(())
+    }
+}
+
+fn sync_blobs(dir: &Path, synced: &Mutex<HashSet<OsString>>) -> Result<()> {
+    let blobs = dir.join("blobs");
+    let entries = match std::fs::read_dir(&blobs) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut seen = HashSet::new();
+    let mut fresh = Vec::new();
+    {
+        let known = synced.lock().map_err(|_| Error::Internal("blob set lock poisoned".into()))?;
+        for e in entries {
+            let e = e?;
+            let name = e.file_name();
+            if !known.contains(&name) {
+                fresh.push(name.clone());
+            }
+            seen.insert(name);
+        }
+    }
+    for name in &fresh {
+        match File::open(blobs.join(name)) {
+            Ok(f) => f.sync_data()?,
+            // removed by sled's GC meanwhile: nothing to make durable
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if !fresh.is_empty() {
+        File::open(&blobs)?.sync_all()?;
+    }
+    let mut known = synced.lock().map_err(|_| Error::Internal("blob set lock poisoned".into()))?;
+    known.retain(|n| seen.contains(n));
+    known.extend(fresh);
+    Ok(())
+}

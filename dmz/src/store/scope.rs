@@ -1,0 +1,240 @@
+//! The durable history that validation and the extraction rules (INTERFACE
+//! §4) need: which cases are in scope, which encounters have a positive
+//! result, which JLID holds each one-row-a-day slot. [`ScopeView`] is the
+//! shared crate's `CheckState` over sled plus an in-memory overlay of the
+//! upload being checked; `commit` writes the overlay after the records.
+//!
+//! ```text
+//!  check_file ─▶ ScopeView ─ reads ─▶ overlay (this upload) ─▶ sled trees
+//!                          └ accept() ─▶ overlay ──commit()──▶ scope_case / scope_lab / slots
+//!  keys: scope_case  org ␟ case pseudonym        → ["outpatient:<rec key>", …] live case records
+//!        scope_lab   org ␟ case pseudonym        → ()  (a positive result was accepted)
+//!        slots       org ␟ type ␟ slot           → JLID   and   org ␟ type ␟ ␟ JLID → slot
+//! ```
+//! JZLSH is never stored: keys use its pseudonym (the desensitiser's case key).
+//! A deleted positive result leaves the flag (INTERFACE §4: a case stays in
+//! scope when the result that brought it in is deleted). Uploads of one
+//! hospital are serialised by the pipeline, so the overlay cannot race.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use flumon_shared::desens::keys::{PseudonymKey, pseudonym};
+use flumon_shared::model::{Record, RecordType};
+use flumon_shared::receipt::{Accepted, CheckState, slot_of};
+use flumon_shared::scope::ScopeState;
+
+use super::{Store, trees};
+use crate::error::{Result, codec};
+
+const SEP: u8 = 0x1F;
+
+fn key(parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            k.push(SEP);
+        }
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+/// Scope state for one upload: sled below, this upload's changes above.
+pub struct ScopeView<'a> {
+    cases: sled::Tree,
+    labs: sled::Tree,
+    slots: sled::Tree,
+    pseudo: &'a PseudonymKey,
+    /// Failures while reading sled (the trait cannot return errors): the upload fails.
+    pub read_error: Option<String>,
+    case_over: HashMap<Vec<u8>, BTreeSet<String>>,
+    lab_over: HashSet<Vec<u8>>,
+    slot_over: HashMap<Vec<u8>, Option<String>>,
+}
+
+impl<'a> ScopeView<'a> {
+    /// A view over `store` for a new upload.
+    pub fn new(store: &Store, pseudo: &'a PseudonymKey) -> Result<Self> {
+        Ok(ScopeView {
+            cases: store.tree(trees::SCOPE_CASE)?,
+            labs: store.tree(trees::SCOPE_LAB)?,
+            slots: store.tree(trees::SLOTS)?,
+            pseudo,
+            read_error: None,
+            case_over: HashMap::new(),
+            lab_over: HashSet::new(),
+            slot_over: HashMap::new(),
+        })
+    }
+
+    fn case_key(&self, org: &str, jzlsh: &str) -> Vec<u8> {
+        key(&[org.as_bytes(), pseudonym(self.pseudo, org, "JZLSH", jzlsh).as_bytes()])
+    }
+
+    fn rec_tag(&self, org: &str, ty: RecordType, jlid: &str) -> String {
+        format!("{}:{}", ty.as_str(), pseudonym(self.pseudo, org, &format!("JLID:{}", ty.as_str()), jlid))
+    }
+
+    fn note<T>(&mut self, r: std::result::Result<T, sled::Error>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.read_error.get_or_insert_with(|| e.to_string());
+                None
+            }
+        }
+    }
+
+    fn live_cases(&self, k: &[u8]) -> std::result::Result<BTreeSet<String>, String> {
+        if let Some(s) = self.case_over.get(k) {
+            return Ok(s.clone());
+        }
+        match self.cases.get(k) {
+            Ok(Some(v)) => serde_json::from_slice(&v).map_err(|e| e.to_string()),
+            Ok(None) => Ok(BTreeSet::new()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn slot_get(&self, k: &[u8]) -> std::result::Result<Option<String>, String> {
+        if let Some(v) = self.slot_over.get(k) {
+            return Ok(v.clone());
+        }
+        match self.slots.get(k) {
+            Ok(v) => Ok(v.map(|b| String::from_utf8_lossy(&b).into_owned())),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn slot_owner_key(org: &str, ty: RecordType, jlid: &str) -> Vec<u8> {
+        key(&[org.as_bytes(), ty.as_str().as_bytes(), b"", jlid.as_bytes()])
+    }
+
+    fn set_slot(&mut self, org: &str, ty: RecordType, slot: &str, jlid: &str) {
+        let owner_key = Self::slot_owner_key(org, ty, jlid);
+        match self.slot_get(&owner_key) {
+            Ok(Some(old)) if old != slot => {
+                // the record moved to another day: free the old slot
+                self.slot_over.insert(key(&[org.as_bytes(), ty.as_str().as_bytes(), old.as_bytes()]), None);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                self.read_error.get_or_insert(e);
+            }
+        }
+        self.slot_over.insert(key(&[org.as_bytes(), ty.as_str().as_bytes(), slot.as_bytes()]), Some(jlid.to_owned()));
+        self.slot_over.insert(owner_key, Some(slot.to_owned()));
+    }
+
+    fn free_slot(&mut self, org: &str, ty: RecordType, jlid: &str) {
+        let owner_key = Self::slot_owner_key(org, ty, jlid);
+        match self.slot_get(&owner_key) {
+            Ok(Some(old)) => {
+                let slot_key = key(&[org.as_bytes(), ty.as_str().as_bytes(), old.as_bytes()]);
+                if self.slot_get(&slot_key).ok().flatten().as_deref() == Some(jlid) {
+                    self.slot_over.insert(slot_key, None);
+                }
+                self.slot_over.insert(owner_key, None);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                self.read_error.get_or_insert(e);
+            }
+        }
+    }
+
+    /// Writes this upload's changes to sled (called after its records are queued).
+    pub fn commit(self) -> Result<()> {
+        let mut b = sled::Batch::default();
+        for (k, set) in &self.case_over {
+            if set.is_empty() {
+                b.remove(k.as_slice());
+            } else {
+                b.insert(k.as_slice(), serde_json::to_vec(set).map_err(codec)?);
+            }
+        }
+        self.cases.apply_batch(b)?;
+        let mut b = sled::Batch::default();
+        for k in &self.lab_over {
+            b.insert(k.as_slice(), &[][..]);
+        }
+        self.labs.apply_batch(b)?;
+        let mut b = sled::Batch::default();
+        for (k, v) in &self.slot_over {
+            match v {
+                Some(v) => b.insert(k.as_slice(), v.as_bytes()),
+                None => b.remove(k.as_slice()),
+            }
+        }
+        self.slots.apply_batch(b)?;
+        Ok(())
+    }
+}
+
+impl ScopeState for ScopeView<'_> {
+    fn case_in_scope(&self, org: &str, jzlsh: &str) -> bool {
+        match self.live_cases(&self.case_key(org, jzlsh)) {
+            Ok(s) => !s.is_empty(),
+            Err(_) => false,
+        }
+    }
+
+    fn positive_lab(&self, org: &str, jzlsh: &str) -> bool {
+        let k = self.case_key(org, jzlsh);
+        self.lab_over.contains(&k) || matches!(self.labs.contains_key(&k), Ok(true))
+    }
+}
+
+impl CheckState for ScopeView<'_> {
+    fn slot_owner(&self, org: &str, ty: RecordType, slot: &str) -> Option<String> {
+        self.slot_get(&key(&[org.as_bytes(), ty.as_str().as_bytes(), slot.as_bytes()])).ok().flatten()
+    }
+
+    fn accept(&mut self, a: &Accepted) {
+        let rec = &a.record;
+        let org = rec.common().zzjgdm.clone();
+        let jlid = rec.common().jlid.clone();
+        match rec {
+            Record::Outpatient(_) | Record::Discharge(_) => {
+                if let (Some(j), Some(_)) = (rec.jzlsh(), a.case) {
+                    let k = self.case_key(&org, j);
+                    let tag = self.rec_tag(&org, rec.ty(), &jlid);
+                    let cur = self.live_cases(&k);
+                    if let Some(mut set) = self.note(cur.map_err(sled_err)) {
+                        set.insert(tag);
+                        self.case_over.insert(k, set);
+                    }
+                }
+            }
+            Record::Lab(l) if l.is_positive_flu() => {
+                let k = self.case_key(&org, &l.jzlsh);
+                self.lab_over.insert(k);
+            }
+            Record::Delete(d) => {
+                if matches!(d.ty, RecordType::Outpatient | RecordType::Discharge)
+                    && let Some(j) = d.jzlsh.as_deref()
+                {
+                    let k = self.case_key(&org, j);
+                    let tag = self.rec_tag(&org, d.ty, &jlid);
+                    let cur = self.live_cases(&k);
+                    if let Some(mut set) = self.note(cur.map_err(sled_err))
+                        && set.remove(&tag)
+                    {
+                        self.case_over.insert(k, set);
+                    }
+                }
+                if matches!(d.ty, RecordType::Stock | RecordType::Visits) {
+                    self.free_slot(&org, d.ty, &jlid);
+                }
+            }
+            _ => {}
+        }
+        if let Some((ty, slot)) = slot_of(rec) {
+            self.set_slot(&org, ty, &slot, &jlid);
+        }
+    }
+}
+
+fn sled_err(s: String) -> sled::Error {
+    sled::Error::Unsupported(s)
+}
