@@ -234,6 +234,46 @@ async fn quarantined_entries_are_skipped() {
 }
 
 #[tokio::test]
+async fn transfer_receivers_skip_sidecar_is_honoured() {
+    // The sidecar exactly as `flumon-transfer recv` writes it (transfer/PROTOCOL.md):
+    // NAME.fbatch.skip.json with batch, sm3, skip and reasons.
+    let (dir, spool) = setup();
+    let db = fresh_db(dir.path()).await;
+    let w = World::new();
+    let p = w.drop_batch(
+        &spool,
+        &[
+            hospital(ORG_A, "110101"),
+            outpatient(
+                common(&w, ORG_A, "r1", "2025-01-06 10:00:00", "2025-01-06 20:00:00"),
+                "c1",
+                "2025-01-06 09:00:00",
+                |_| {},
+            ),
+            outpatient(
+                common(&w, ORG_A, "r2", "2025-01-06 10:00:00", "2025-01-06 20:00:00"),
+                "c2",
+                "2025-01-06 09:00:00",
+                |_| {},
+            ),
+        ],
+    );
+    let name = p.file_name().unwrap().to_string_lossy().into_owned();
+    let side = spool.join(format!("{name}.skip.json"));
+    let body = serde_json::json!({
+        "batch": name,
+        "sm3": "00",
+        "skip": [1],
+        "reasons": [{"index": 1, "field": "ZLGC", "kind": "id_number", "clause": "shape", "offset": 3}],
+    });
+    std::fs::write(&side, body.to_string()).unwrap();
+    let out = ingest_spool(&db, &w.keys(), &spool).await.unwrap();
+    let FileOutcome::Ingested(st) = &out[0].1 else { panic!("{out:?}") };
+    assert_eq!(st.skipped, 1);
+    assert_eq!(metric(&db, "case", "").await, 1, "the quarantined record must not be counted");
+}
+
+#[tokio::test]
 async fn forged_batches_are_rejected() {
     let (dir, spool) = setup();
     let db = fresh_db(dir.path()).await;

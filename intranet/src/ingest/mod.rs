@@ -33,12 +33,17 @@ pub struct IngestKeys {
     pub limits: BatchLimits,
 }
 
-/// The receiver's quarantine sidecar.
+/// The receiver's quarantine sidecar (`flumon-transfer recv` writes
+/// `NAME.fbatch.skip.json` with `batch`, `sm3`, `skip` and `reasons`; see
+/// transfer/PROTOCOL.md). Only `skip` matters here; the other keys are
+/// accepted and ignored.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Sidecar {
     /// Indexes (0-based, in the batch's entry order) of quarantined entries.
     pub skip: Vec<usize>,
+    /// The batch file's name, when the receiver wrote it.
+    #[serde(default)]
+    pub batch: Option<String>,
 }
 
 /// What happened to one spool file.
@@ -50,13 +55,17 @@ pub enum FileOutcome {
     Rejected(String),
 }
 
-/// The sidecar paths considered for `NAME.fbatch`: `NAME.quarantine.json`, `NAME.fbatch.quarantine.json`.
-pub fn sidecar_paths(batch: &Path) -> [PathBuf; 2] {
+/// The sidecar paths considered for `NAME.fbatch`: the transfer receiver's
+/// `NAME.fbatch.skip.json` first, then `NAME.quarantine.json` and
+/// `NAME.fbatch.quarantine.json`.
+pub fn sidecar_paths(batch: &Path) -> [PathBuf; 3] {
+    let mut skip = batch.as_os_str().to_owned();
+    skip.push(".skip.json");
     let mut a = batch.to_path_buf();
     a.set_extension("quarantine.json");
     let mut b = batch.as_os_str().to_owned();
     b.push(".quarantine.json");
-    [a, PathBuf::from(b)]
+    [PathBuf::from(skip), a, PathBuf::from(b)]
 }
 
 fn read_sidecar(batch: &Path) -> Result<(BTreeSet<usize>, Option<PathBuf>)> {
