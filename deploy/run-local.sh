@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
 W="${FLUMON_LOCAL_DIR:-$ROOT/target/local-run}"
-B="$ROOT/target/release"
+B="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 HOSPITALS="${FLUMON_LOCAL_HOSPITALS:-3}"
 TODAY="$(TZ=Asia/Shanghai date +%F)"
 
