@@ -46,7 +46,7 @@ pub mod extract;
 pub mod hospital;
 pub mod layout;
 pub mod mail_text;
-pub mod password;
+pub use flumon_shared::auth::password;
 pub mod registration;
 pub mod review;
 pub mod session;

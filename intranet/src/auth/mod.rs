@@ -12,7 +12,7 @@
 //! Argon2 runs in `spawn_blocking`.
 
 pub mod accounts;
-pub mod password;
-pub mod totp;
+pub use flumon_shared::auth::password;
+pub use flumon_shared::auth::totp;
 
 pub use accounts::{Clock, Session, authenticate, create_user, login, logout};
