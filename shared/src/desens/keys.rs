@@ -18,6 +18,8 @@ use std::fmt;
 use hmac::{Hmac, KeyInit, Mac};
 use sm3::Sm3;
 use subtle::ConstantTimeEq;
+
+use crate::validate::ids::fifteen_to_eighteen;
 use zeroize::Zeroize;
 
 /// Length of a key in bytes.
@@ -142,7 +144,7 @@ pub fn normalise_number(zjlx: &str, sfzh: &str) -> Option<String> {
         return None;
     }
     if zjlx == "1"
-        && let Some(long) = id15_to_18(&up)
+        && let Some(long) = fifteen_to_eighteen(&up)
     {
         return Some(long);
     }
@@ -156,36 +158,10 @@ pub fn pseudonym(key: &PseudonymKey, zzjgdm: &str, kind: &str, value: &str) -> S
     key.0.letters(&[zzjgdm.as_bytes(), kind.as_bytes(), value.as_bytes()])
 }
 
-/// The GB 11643 check character (ISO 7064 MOD 11-2) of 17 ASCII digits.
-pub fn id_check_char(first17: &[u8]) -> Option<char> {
-    if first17.len() != 17 || !first17.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    // weight of position i is 2^(17 - i) mod 11
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = first17.iter().zip(W).map(|(d, w)| u32::from(d - b'0') * w).sum();
-    b"10X98765432".get((sum % 11) as usize).map(|c| char::from(*c))
-}
-
-/// A 15-digit first-generation 居民身份证 number in its 18-digit form: "19"
-/// before the two-digit year, and the check character. `None` unless 15 ASCII digits.
-pub fn id15_to_18(s: &str) -> Option<String> {
-    if s.len() != 15 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let (area, rest) = (s.get(..6)?, s.get(6..)?);
-    let mut long = String::with_capacity(18);
-    long.push_str(area);
-    long.push_str("19");
-    long.push_str(rest);
-    let check = id_check_char(long.as_bytes())?;
-    long.push(check);
-    Some(long)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::ids::id_check_char;
 
     fn key_bytes(start: u8) -> [u8; 32] {
         std::array::from_fn(|i| start + i as u8)
@@ -243,15 +219,15 @@ mod tests {
     }
 
     #[test]
-    fn fifteen_to_eighteen() {
-        assert_eq!(id15_to_18("110105491231002").as_deref(), Some("11010519491231002X"));
-        assert_eq!(id_check_char(b"11010519491231002"), Some('X'));
-        assert_eq!(id_check_char(b"44052418800101001"), Some('4'));
-        assert_eq!(id15_to_18("11010549123100"), None);
-        assert_eq!(id15_to_18("11010549123100X"), None);
+    fn fifteen_digit_ids() {
+        assert_eq!(fifteen_to_eighteen("110105491231002").as_deref(), Some("11010519491231002X"));
+        assert_eq!(id_check_char("11010519491231002"), Some('X'));
+        assert_eq!(id_check_char("44052418800101001"), Some('4'));
+        assert_eq!(fifteen_to_eighteen("11010549123100"), None);
+        assert_eq!(fifteen_to_eighteen("11010549123100X"), None);
         assert_eq!(normalise_number("2", "110105491231002").as_deref(), Some("110105491231002"));
         // multi-byte input of 15 bytes is no ID and no panic
-        assert_eq!(id15_to_18("一二三四五"), None);
+        assert_eq!(fifteen_to_eighteen("一二三四五"), None);
     }
 
     #[test]

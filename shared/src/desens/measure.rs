@@ -16,9 +16,9 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use super::keys::id_check_char;
 use super::scan::scan;
 use super::scrub::{OwnIds, ScrubOptions, scrub_with};
+use crate::validate::ids::id_check_char;
 
 /// splitmix64: deterministic, no dependency.
 struct Rng(u64);
@@ -93,7 +93,7 @@ fn date(r: &mut Rng) -> String {
 fn id18(r: &mut Rng) -> String {
     let body =
         format!("{}{}{:02}{:02}{}", r.pick(AREAS), r.range(1930, 2025), r.range(1, 12), r.range(1, 28), r.digits(3));
-    let check = id_check_char(body.as_bytes()).unwrap();
+    let check = id_check_char(&body).unwrap();
     format!("{body}{check}")
 }
 

@@ -246,7 +246,7 @@ fn folded_prefix(hay: &str, needle: &str) -> Option<usize> {
 fn other_id_form(sfzh: &str) -> Option<String> {
     let up = sfzh.to_ascii_uppercase();
     match up.len() {
-        15 => super::keys::id15_to_18(&up),
+        15 => crate::validate::ids::fifteen_to_eighteen(&up),
         18 if up.is_ascii() && up.get(6..8) == Some("19") => {
             let (a, b) = (up.get(..6)?, up.get(8..17)?);
             (a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit())).then(|| format!("{a}{b}"))
