@@ -19,6 +19,7 @@ pub mod model;
 pub mod parse;
 pub mod receipt;
 pub mod scope;
+pub mod svgchart;
 pub mod validate;
 
 pub use error::{Error, Result};
