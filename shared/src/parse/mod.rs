@@ -106,6 +106,8 @@ mod encoding;
 pub mod fuzz;
 mod header;
 mod json;
+pub mod stream;
+mod stream_json;
 #[cfg(test)]
 mod testutil;
 mod xlsx;
