@@ -10,8 +10,10 @@
 #
 # usage:
 #   keygen-production.sh vault    --out DIR [--shares N --threshold M]
-#   keygen-production.sh dmz      --vault-pubkey FILE --hostname NAME|IP --bundle DIR [--node-id ID]
-#   keygen-production.sh intranet --bundle DIR --hostname NAME|IP
+#   keygen-production.sh dmz      --vault-pubkey FILE --hostname NAMES --bundle DIR [--node-id ID]
+#   keygen-production.sh intranet --bundle DIR --hostname NAMES
+#   NAMES: the TLS server certificate's names and addresses, comma-separated, first = CN. For the DMZ:
+#   the public name AND the admin listener's address (the operator CLI checks it), e.g. report.example.cn,10.0.0.5
 # options: --root DIR   install under DIR instead of / (a staging tree; tests use it)
 #          --bin DIR    where the flumon-* programs are (default: PATH)
 # Installs the templates of deploy/config/ (edit addresses and node_id afterwards), never
@@ -40,10 +42,14 @@ done
 E="$ROOT/etc/flumon"
 command -v openssl >/dev/null || die "需要 openssl (openssl is needed for the TLS certificates)"
 
-# A TLS server key (P-256, PKCS#8) and certificate for NAME|IP: signed by CA/CAKEY, or self-signed without them.
+# A TLS server key (P-256, PKCS#8) and certificate for NAMES (comma-separated names/IPs): signed by CA/CAKEY, or self-signed without them.
 tls_cert() { # dir name [ca cakey]
-  local d="$1" name="$2" san
-  if [[ "$name" =~ ^[0-9.]+$ || "$name" == *:* ]]; then san="IP:$name"; else san="DNS:$name"; fi
+  local d="$1" names="$2" san="" n name
+  IFS=, read -ra n <<<"$names"
+  name="${n[0]}"
+  for x in "${n[@]}"; do
+    if [[ "$x" =~ ^[0-9.]+$ || "$x" == *:* ]]; then san+="${san:+,}IP:$x"; else san+="${san:+,}DNS:$x"; fi
+  done
   rm -f "$d/server.pem" "$d/server.key"
   (umask 077; openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/server.key" 2>/dev/null)
   local ext; ext="$(mktemp)"
