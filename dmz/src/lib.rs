@@ -23,6 +23,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod export;
+pub mod figures;
 pub mod hospitals;
 pub mod init;
 pub mod keys;
