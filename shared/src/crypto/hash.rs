@@ -1,4 +1,5 @@
-//! SM3 (GB/T 32905) and HMAC-SM3 (RFC 2104 with SM3).
+//! SM3 (GB/T 32905) and HMAC-SM3 (RFC 2104 with SM3), on flumon's own SM3
+//! (sm3_core.rs, sm3_hmac.rs).
 //!
 //! ```text
 //!   bytes ──▶ sm3() ──▶ [u8; 32]            (batch payload digest, journal chain)
@@ -6,9 +7,10 @@
 //!   tag ──▶ hmac_sm3_verify() ──▶ bool      (constant time; accepts truncated tags ≥ 16 B)
 //! ```
 
-use ::sm3::{Digest, Sm3};
-use hmac::{Hmac, KeyInit, Mac};
 use subtle::ConstantTimeEq;
+
+use super::sm3_core::Sm3State;
+use super::sm3_hmac::HmacSm3Key;
 
 /// Length of an SM3 digest and of a full HMAC-SM3 tag.
 pub const SM3_LEN: usize = 32;
@@ -18,28 +20,30 @@ const MIN_TAG_LEN: usize = 16;
 
 /// SM3 digest of `data`.
 pub fn sm3(data: &[u8]) -> [u8; SM3_LEN] {
-    Sm3::digest(data).into()
+    let mut s = Sm3State::default();
+    s.update(data);
+    s.finalize()
 }
 
 /// Incremental SM3: feed pieces with [`Sm3Hasher::update`], then
 /// [`Sm3Hasher::finalize`]. Also usable as an [`std::io::Write`] sink.
 #[derive(Clone, Default)]
-pub struct Sm3Hasher(Sm3);
+pub struct Sm3Hasher(Sm3State);
 
 impl Sm3Hasher {
     /// A fresh hasher.
     pub fn new() -> Self {
-        Self(Sm3::new())
+        Self(Sm3State::default())
     }
 
     /// Feed more bytes.
     pub fn update(&mut self, data: &[u8]) {
-        Digest::update(&mut self.0, data);
+        self.0.update(data);
     }
 
     /// The digest of everything fed so far.
     pub fn finalize(self) -> [u8; SM3_LEN] {
-        self.0.finalize().into()
+        self.0.finalize()
     }
 }
 
@@ -67,16 +71,7 @@ pub fn hmac_sm3(key: &[u8], data: &[u8]) -> [u8; SM3_LEN] {
 
 /// HMAC-SM3 of the concatenation of `parts` under `key`.
 pub fn hmac_sm3_parts(key: &[u8], parts: &[&[u8]]) -> [u8; SM3_LEN] {
-    // HMAC takes keys of any length, so `new_from_slice` cannot fail; the
-    // fallback (an all-zero tag that can never be presented as valid, see
-    // `hmac_sm3_verify`) keeps this function total without a panic.
-    let Ok(mut mac) = <Hmac<Sm3> as KeyInit>::new_from_slice(key) else {
-        return [0u8; SM3_LEN];
-    };
-    for part in parts {
-        mac.update(part);
-    }
-    mac.finalize().into_bytes().into()
+    HmacSm3Key::new(key).mac_parts(parts)
 }
 
 /// Checks `tag` against HMAC-SM3(`key`, `data`) in constant time. `tag` may

@@ -22,12 +22,16 @@ mod hash;
 mod keys;
 mod segmented;
 mod sm2key;
+mod sm3_core;
+mod sm3_hmac;
 mod sm4gcm;
 
 #[cfg(test)]
 mod formats_tests;
 #[cfg(test)]
 mod interop_tests;
+#[cfg(test)]
+mod sm3_tests;
 
 pub use hash::{SM3_LEN, Sm3Hasher, hmac_sm3, hmac_sm3_parts, hmac_sm3_verify, sm3};
 pub(crate) use keys::sync_parent_dir;
@@ -37,6 +41,7 @@ pub use segmented::{
     SegmentLimits, open, open_with_limits, seal, seal_with_segment_size,
 };
 pub use sm2key::{SM2_DIST_ID, SM2_SIGNATURE_LEN, Sm2PrivateKey, Sm2PublicKey, Sm2Signature};
+pub use sm3_hmac::{HmacSm3Key, MAC_LANES};
 pub use sm4gcm::{GCM_NONCE_LEN, GCM_TAG_LEN, sm4_decrypt_block, sm4_encrypt_block, sm4_gcm_open, sm4_gcm_seal};
 
 use ring::rand::{SecureRandom, SystemRandom};

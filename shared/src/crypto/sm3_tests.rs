@@ -1,0 +1,119 @@
+//! flumon's SM3 / HMAC-SM3 against the GB/T 32905 vectors, and by proptest
+//! against the `sm3` and `hmac` crates (random lengths, splits, keys, lanes).
+
+use ::sm3::{Digest, Sm3};
+use hmac::{Hmac, KeyInit, Mac};
+use proptest::prelude::*;
+
+use super::sm3_core::{IV, Sm3State, digest_lanes};
+use super::{HmacSm3Key, MAC_LANES, Sm3Hasher, hmac_sm3, sm3};
+
+fn reference(data: &[u8]) -> [u8; 32] {
+    Sm3::digest(data).into()
+}
+
+fn reference_hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut m = <Hmac<Sm3> as KeyInit>::new_from_slice(key).unwrap();
+    m.update(data);
+    m.finalize().into_bytes().into()
+}
+
+#[test]
+fn gbt32905_vectors() {
+    // GB/T 32905-2016 appendix A, examples 1 and 2
+    assert_eq!(hex::encode(sm3(b"abc")), "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0");
+    assert_eq!(
+        hex::encode(sm3(&b"abcd".repeat(16))),
+        "debe9ff92275b8a138604889c18e5a4d6fdb70e5387e5765293dcba39c0c5732"
+    );
+    assert_eq!(hex::encode(sm3(b"")), "1ab21d8355cfa17f8e61194831e81a8f22bec8c728fefb747ed035eb5082aa2b");
+}
+
+#[test]
+fn padding_boundaries_match_the_crate() {
+    let data: Vec<u8> = (0..300u32).map(|i| (i * 7 + 3) as u8).collect();
+    for n in [0, 1, 55, 56, 57, 63, 64, 65, 119, 120, 127, 128, 129, 191, 192, 300] {
+        assert_eq!(sm3(&data[..n]), reference(&data[..n]), "length {n}");
+    }
+}
+
+#[test]
+fn lanes_pad_like_one_stream() {
+    let data: Vec<u8> = (0..1000u32).map(|i| (i * 13 + 1) as u8).collect();
+    for n in [0, 1, 55, 56, 63, 64, 65, 120, 128, 1000 - 3] {
+        let msgs: [&[u8]; 4] = [&data[..n], &data[1..n + 1], &data[2..n + 2], &data[3..n + 3]];
+        let got = digest_lanes(&[IV; 4], 0, &msgs).unwrap();
+        for (g, m) in got.iter().zip(msgs) {
+            assert_eq!(*g, reference(m), "length {n}");
+        }
+    }
+    let uneven: [&[u8]; 2] = [&data[..10], &data[..11]];
+    assert!(digest_lanes(&[IV; 2], 0, &uneven).is_none());
+}
+
+#[test]
+fn hmac_long_key_and_many() {
+    let key = [0x42u8; 100];
+    assert_eq!(hmac_sm3(&key, b"abc"), reference_hmac(&key, b"abc"));
+    let k = HmacSm3Key::new(b"link");
+    let data: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
+    // 9 equal datagrams, then mixed lengths: both the lane and the one-by-one paths
+    let mut msgs: Vec<&[u8]> = data.chunks(500).take(9).collect();
+    msgs.extend([&data[..3], &data[..64], &data[..1], &data[..64], &data[..200]]);
+    let mut out = Vec::new();
+    k.mac_many(&msgs, &mut out);
+    assert_eq!(out.len(), msgs.len());
+    for (t, m) in out.iter().zip(&msgs) {
+        assert_eq!(*t, reference_hmac(b"link", m));
+    }
+    assert!(!format!("{k:?}").contains("6c696e6b"));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn one_shot_and_streaming_match_the_crate(data in proptest::collection::vec(any::<u8>(), 0..2000),
+                                              cuts in proptest::collection::vec(any::<usize>(), 0..4)) {
+        let want = reference(&data);
+        prop_assert_eq!(sm3(&data), want);
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (data.len() + 1)).collect();
+        cuts.sort_unstable();
+        let mut h = Sm3Hasher::new();
+        let mut at = 0;
+        for c in cuts.into_iter().chain([data.len()]) {
+            h.update(&data[at..c]);
+            at = c;
+        }
+        prop_assert_eq!(h.finalize(), want);
+    }
+
+    #[test]
+    fn hmac_matches_the_crate(key in proptest::collection::vec(any::<u8>(), 0..150),
+                              data in proptest::collection::vec(any::<u8>(), 0..1600)) {
+        prop_assert_eq!(hmac_sm3(&key, &data), reference_hmac(&key, &data));
+    }
+
+    #[test]
+    fn hmac_lanes_match_the_crate(key in proptest::collection::vec(any::<u8>(), 0..80),
+                                  len in 0usize..1600, seed in any::<u8>()) {
+        let bufs: Vec<Vec<u8>> = (0..MAC_LANES)
+            .map(|l| (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed).wrapping_add(l as u8)).collect())
+            .collect();
+        let msgs: [&[u8]; MAC_LANES] = std::array::from_fn(|l| bufs[l].as_slice());
+        let tags = HmacSm3Key::new(&key).mac_lanes(&msgs).unwrap();
+        for (t, m) in tags.iter().zip(msgs) {
+            prop_assert_eq!(*t, reference_hmac(&key, m));
+        }
+    }
+
+    #[test]
+    fn resume_after_a_prefix(prefix in proptest::collection::vec(any::<u8>(), 64..=64),
+                             data in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let mut h = IV;
+        super::sm3_core::compress_blocks(&mut h, prefix.as_chunks::<64>().0);
+        let mut s = Sm3State::resume(h, 64);
+        s.update(&data);
+        prop_assert_eq!(s.finalize(), reference(&[prefix.as_slice(), &data].concat()));
+    }
+}
