@@ -33,6 +33,7 @@ pub struct Db {
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (2, "accounts", include_str!("../migrations/0002_accounts.sql")),
+    (3, "region_rollup", include_str!("../migrations/0003_region_rollup.sql")),
 ];
 
 fn migrator() -> Migrator {

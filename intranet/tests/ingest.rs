@@ -10,7 +10,7 @@ mod common;
 use common::*;
 use flumon_intranet::db::Db;
 use flumon_intranet::ingest::apply::{recompute_all, stored_rollups};
-use flumon_intranet::ingest::{FileOutcome, ingest_file, ingest_spool};
+use flumon_intranet::ingest::{FileOutcome, ingest_file, ingest_spool, regional};
 use flumon_shared::batch::open_batch;
 use flumon_shared::entries::Entry;
 use flumon_shared::model::RecordType;
@@ -25,6 +25,21 @@ async fn check_rollups(db: &Db) {
         recompute_all(db).await.unwrap(),
         "rollups differ from recomputation"
     );
+    assert_eq!(
+        regional::stored(db).await.unwrap(),
+        regional::recomputed(db).await.unwrap(),
+        "region rollups differ from the hospitals' rollups"
+    );
+}
+
+async fn region_metric(db: &Db, region: &str, metric: &str) -> i64 {
+    regional::stored(db)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|((r, _, m, d), _)| r == region && m == metric && d.is_empty())
+        .map(|(_, v)| v)
+        .sum()
 }
 
 fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
@@ -323,4 +338,58 @@ async fn crash_after_commit_before_move_and_rollback_before_commit() {
     }
     assert_eq!(metric(&db, "case", "").await, 1);
     check_rollups(&db).await;
+}
+
+#[tokio::test]
+async fn region_rollups_follow_cases_visits_and_a_hospital_that_moves() {
+    let (dir, spool) = setup();
+    let db = fresh_db(dir.path()).await;
+    let w = World::new();
+    // A case on a day without §3.8 visits, then one on a day with them.
+    let op = |key: &str, day: &str| {
+        outpatient(
+            common(&w, ORG_A, key, &format!("{day} 10:00:00"), &format!("{day} 20:00:00")),
+            key,
+            &format!("{day} 09:00:00"),
+            |_| {},
+        )
+    };
+    w.drop_batch(&spool, &[hospital(ORG_A, "110101"), op("k1", "2025-01-06"), op("k2", "2025-01-07")]);
+    ingest_spool(&db, &w.keys(), &spool).await.unwrap();
+    check_rollups(&db).await;
+    assert_eq!(region_metric(&db, "000000", "case").await, 2);
+    assert_eq!(region_metric(&db, "110000", "case").await, 2);
+    assert_eq!(region_metric(&db, "110100", "case").await, 2);
+    assert_eq!(region_metric(&db, "110101", "case").await, 2);
+    assert_eq!(region_metric(&db, "000000", "oe_num").await, 0);
+    w.drop_batch(
+        &spool,
+        &[visits(common(&w, ORG_A, "v7", "2025-01-07 23:00:00", "2025-01-08 02:00:00"), "2025-01-07", 100, 20)],
+    );
+    ingest_spool(&db, &w.keys(), &spool).await.unwrap();
+    check_rollups(&db).await;
+    let oe = region_metric(&db, "000000", "oe_num").await;
+    assert_eq!(metric(&db, "oe_case", "").await, 2);
+    assert_eq!(oe, 1, "only the day with visits counts");
+    assert_eq!(region_metric(&db, "110000", "oe_num").await, oe);
+    // The hospital is re-registered in 深圳 南山: its figures move with it, 全国 unchanged.
+    w.drop_batch(&spool, &[hospital(ORG_A, "440305")]);
+    ingest_spool(&db, &w.keys(), &spool).await.unwrap();
+    check_rollups(&db).await;
+    assert_eq!(region_metric(&db, "110000", "case").await, 0);
+    assert_eq!(region_metric(&db, "440000", "case").await, 2);
+    assert_eq!(region_metric(&db, "440300", "oe_num").await, oe);
+    assert_eq!(region_metric(&db, "000000", "case").await, 2);
+    // A delete takes the case out everywhere.
+    w.drop_batch(
+        &spool,
+        &[delete(
+            common(&w, ORG_A, "k1", "2025-01-09 10:00:00", "2025-01-09 20:00:00"),
+            RecordType::Outpatient,
+            Some("k1"),
+        )],
+    );
+    ingest_spool(&db, &w.keys(), &spool).await.unwrap();
+    check_rollups(&db).await;
+    assert_eq!(region_metric(&db, "440305", "case").await, 1);
 }

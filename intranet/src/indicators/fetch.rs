@@ -5,7 +5,9 @@
 //! ```text
 //!  Scoped ─▶ rollup r [JOIN hospitals h ON h.code = r.org] WHERE day in range AND scope
 //!         ─▶ day → (metric, dim) → Σ value
-//!  oe numerator: Σ oe_case over the hospital-days that have visits_day (self-join on (org, day))
+//!  regions (全国, 省, 市, 县) ─▶ rollup_region WHERE region = key (kept at ingest, ingest/regional.rs)
+//!  oe numerator: Σ oe_case over the hospital-days that have visits_day (self-join on (org, day);
+//!  for regions the precomputed metric oe_num)
 //! ```
 
 use std::collections::BTreeMap;
@@ -32,7 +34,26 @@ fn metric_list(metrics: &[&str], first: usize) -> String {
 }
 
 /// Rollup sums by day over `from..=to` (every metric when `metrics` is empty).
+/// Regions read their own rollup (`rollup_region`), a hospital its rows of `rollup`.
 pub async fn daily(db: &Db, s: &Scoped, from: i64, to: i64, metrics: &[&str]) -> Result<BTreeMap<i64, Sums>> {
+    let mut out: BTreeMap<i64, Sums> = BTreeMap::new();
+    if let Some(key) = s.scope().region_key() {
+        let mlist = if metrics.is_empty() { String::new() } else { metric_list(metrics, 4) };
+        let sql = format!(
+            "SELECT r.day, r.metric, r.dim, r.value FROM rollup_region r \
+             WHERE r.region = $1 AND r.day >= $2 AND r.day <= $3{mlist}"
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(key.to_string()).bind(from).bind(to);
+        for m in metrics {
+            q = q.bind(*m);
+        }
+        for row in q.fetch_all(&db.pool).await? {
+            let day: i64 = row.try_get(0)?;
+            let v: i64 = row.try_get(3)?;
+            *out.entry(day).or_default().entry((row.try_get(1)?, row.try_get(2)?)).or_insert(0) += v;
+        }
+        return Ok(out);
+    }
     let (join, cond, param) = s.scope().sql(3);
     let n = 3 + usize::from(param.is_some());
     let mlist = if metrics.is_empty() { String::new() } else { metric_list(metrics, n) };
@@ -47,7 +68,6 @@ pub async fn daily(db: &Db, s: &Scoped, from: i64, to: i64, metrics: &[&str]) ->
     for m in metrics {
         q = q.bind(*m);
     }
-    let mut out: BTreeMap<i64, Sums> = BTreeMap::new();
     for row in q.fetch_all(&db.pool).await? {
         let day: i64 = row.try_get(0)?;
         let v: i64 = row.try_get(3)?;
@@ -58,6 +78,22 @@ pub async fn daily(db: &Db, s: &Scoped, from: i64, to: i64, metrics: &[&str]) ->
 
 /// Σ oe_case by day over the hospital-days that have a §3.8 record.
 pub async fn oe_numerator(db: &Db, s: &Scoped, from: i64, to: i64) -> Result<BTreeMap<i64, i64>> {
+    if let Some(key) = s.scope().region_key() {
+        let rows = sqlx::query(
+            "SELECT day, value FROM rollup_region WHERE region = $1 AND day >= $2 AND day <= $3 \
+             AND metric = 'oe_num' AND dim = ''",
+        )
+        .bind(key.to_string())
+        .bind(from)
+        .bind(to)
+        .fetch_all(&db.pool)
+        .await?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            out.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+        return Ok(out);
+    }
     let (join, cond, param) = s.scope().sql(3);
     let sql = format!(
         "SELECT r.day, CAST(SUM(r.value) AS BIGINT) FROM rollup r{join} \

@@ -120,6 +120,15 @@ impl Scope {
         }
     }
 
+    /// The key of this scope in `rollup_region` (`None` for a hospital, read from `rollup`).
+    pub(crate) fn region_key(&self) -> Option<&str> {
+        match self {
+            Scope::National => Some(NATIONAL),
+            Scope::Province { code } | Scope::City { code } | Scope::County { code } => Some(code),
+            Scope::Hospital { .. } => None,
+        }
+    }
+
     /// The SQL that restricts `rollup r` to this scope: (JOIN clause, condition with `$N`, its parameter).
     pub(crate) fn sql(&self, n: usize) -> (&'static str, String, Option<String>) {
         match self {

@@ -11,13 +11,14 @@
 //!        └▶ INSERT batches ─▶ COMMIT
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use flumon_shared::batch::BatchHeader;
 use flumon_shared::desens::outbound::OutRecord;
 use flumon_shared::entries::Entry;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
+use super::refresh::{self, InBatch};
 use super::units::{self, Contribs, Live};
 use crate::db::Db;
 use crate::timeconv::{day_of, secs, secs_to_dt};
@@ -78,73 +79,138 @@ fn type_of(r: &OutRecord) -> &'static str {
     }
 }
 
-/// Applies one record; returns whether it became the live version.
-async fn apply_record(tx: &mut Tx<'_>, r: &OutRecord, dirty: &mut BTreeSet<(String, String)>) -> Result<bool> {
+/// A record's state while the batch is applied: loaded once, changed in memory, written once.
+struct Cur<'r> {
+    gxsj: i64,
+    seq: i64,
+    first: i64,
+    unit: String,
+    /// The version this batch made live (`None` with `full` = a tombstone).
+    rec: Option<&'r OutRecord>,
+    /// Write the whole row.
+    full: bool,
+    /// Only `first_dmz_time` changed (an older version came first to the DMZ).
+    first_only: bool,
+}
+
+type Key = (String, &'static str, String);
+
+/// The stored state of every record the batch names, a few hundred keys per query.
+async fn load_records<'r>(tx: &mut Tx<'_>, entries: &[&'r OutRecord]) -> Result<HashMap<Key, Cur<'r>>> {
+    let mut groups: BTreeMap<(&str, &'static str), BTreeSet<&str>> = BTreeMap::new();
+    for r in entries {
+        let c = r.common();
+        groups.entry((c.org.as_str(), type_of(r))).or_default().insert(c.rec_key.as_str());
+    }
+    let mut out = HashMap::new();
+    for ((org, ty), keys) in groups {
+        let keys: Vec<&str> = keys.into_iter().collect();
+        for chunk in keys.chunks(400) {
+            let sql = format!(
+                "SELECT rec_key, gxsj, dmz_seq, first_dmz_time, unit FROM records \
+                 WHERE org = $1 AND ty = $2 AND rec_key IN ({})",
+                refresh::placeholders(3, chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(org.to_string()).bind(ty);
+            for k in chunk {
+                q = q.bind(k.to_string());
+            }
+            for row in q.fetch_all(&mut **tx).await? {
+                let cur = Cur {
+                    gxsj: row.try_get(1)?,
+                    seq: row.try_get(2)?,
+                    first: row.try_get(3)?,
+                    unit: row.try_get(4)?,
+                    rec: None,
+                    full: false,
+                    first_only: false,
+                };
+                out.insert((org.to_string(), ty, row.try_get(0)?), cur);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Applies one record to the in-memory state; returns whether it became the live version.
+fn apply_record<'r>(
+    state: &mut HashMap<Key, Cur<'r>>,
+    r: &'r OutRecord,
+    dirty: &mut BTreeSet<(String, String)>,
+) -> bool {
     let c = r.common();
-    let ty = type_of(r);
-    let existing = sqlx::query(
-        "SELECT gxsj, dmz_seq, first_dmz_time, unit FROM records WHERE org = $1 AND ty = $2 AND rec_key = $3",
-    )
-    .bind(&c.org)
-    .bind(ty)
-    .bind(&c.rec_key)
-    .fetch_optional(&mut **tx)
-    .await?;
+    let key = (c.org.clone(), type_of(r), c.rec_key.clone());
     let (gxsj, seq, t) = (secs(c.gxsj), i64_of(c.dmz_seq), secs(c.dmz_time));
-    let old: Option<(i64, i64, i64, String)> = match existing {
-        Some(row) => Some((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?)),
-        None => None,
-    };
-    let newer = old.as_ref().is_none_or(|(g, s, _, _)| (gxsj, seq) > (*g, *s));
+    let old = state.get_mut(&key);
+    let newer = old.as_ref().is_none_or(|o| (gxsj, seq) > (o.gxsj, o.seq));
     if !newer {
         // An older (or the same) version: only its first receipt time can matter.
-        if let Some((_, _, first, unit)) = &old
-            && t < *first
+        if let Some(o) = old
+            && t < o.first
         {
-            sqlx::query("UPDATE records SET first_dmz_time = $1 WHERE org = $2 AND ty = $3 AND rec_key = $4")
-                .bind(t)
-                .bind(&c.org)
-                .bind(ty)
-                .bind(&c.rec_key)
-                .execute(&mut **tx)
-                .await?;
-            dirty.insert((c.org.clone(), unit.clone()));
+            o.first = t;
+            o.first_only = true;
+            dirty.insert((c.org.clone(), o.unit.clone()));
         }
-        return Ok(false);
+        return false;
     }
-    let first = old.as_ref().map_or(t, |(_, _, f, _)| t.min(*f));
-    let (deleted, body) = match r {
-        OutRecord::Delete { .. } => (1i64, None),
-        _ => (0, Some(serde_json::to_string(r)?)),
-    };
-    let unit = match (unit_of(r), r, &old) {
+    let first = old.as_ref().map_or(t, |o| t.min(o.first));
+    let old_unit = old.map(|o| o.unit.clone());
+    let unit = match (unit_of(r), r, &old_unit) {
         (Some(u), _, _) => u,
-        (None, _, Some((_, _, _, u))) => u.clone(),
+        (None, _, Some(u)) => u.clone(),
         (None, OutRecord::Delete { case_key: Some(k), .. }, None) => format!("c:{k}"),
         _ => "x:".to_string(),
     };
-    sqlx::query(
-        "INSERT INTO records (org, ty, rec_key, gxsj, dmz_seq, deleted, first_dmz_time, unit, body) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-         ON CONFLICT (org, ty, rec_key) DO UPDATE SET gxsj = excluded.gxsj, dmz_seq = excluded.dmz_seq, \
-         deleted = excluded.deleted, first_dmz_time = excluded.first_dmz_time, unit = excluded.unit, body = excluded.body",
-    )
-    .bind(&c.org)
-    .bind(ty)
-    .bind(&c.rec_key)
-    .bind(gxsj)
-    .bind(seq)
-    .bind(deleted)
-    .bind(first)
-    .bind(&unit)
-    .bind(body)
-    .execute(&mut **tx)
-    .await?;
-    if let Some((_, _, _, u)) = old {
+    let rec = match r {
+        OutRecord::Delete { .. } => None,
+        _ => Some(r),
+    };
+    if let Some(u) = old_unit {
         dirty.insert((c.org.clone(), u));
     }
-    dirty.insert((c.org.clone(), unit));
-    Ok(true)
+    dirty.insert((c.org.clone(), unit.clone()));
+    state.insert(key, Cur { gxsj, seq, first, unit, rec, full: true, first_only: false });
+    true
+}
+
+/// Writes the records the batch changed: multi-row upserts, and the few receipt-time-only updates.
+async fn write_records(tx: &mut Tx<'_>, state: &HashMap<Key, Cur<'_>>) -> Result<()> {
+    let full: Vec<(&Key, &Cur<'_>)> = state.iter().filter(|(_, c)| c.full).collect();
+    for chunk in full.chunks(200) {
+        let sql = format!(
+            "INSERT INTO records (org, ty, rec_key, gxsj, dmz_seq, deleted, first_dmz_time, unit, body) VALUES {} \
+             ON CONFLICT (org, ty, rec_key) DO UPDATE SET gxsj = excluded.gxsj, dmz_seq = excluded.dmz_seq, \
+             deleted = excluded.deleted, first_dmz_time = excluded.first_dmz_time, unit = excluded.unit, \
+             body = excluded.body",
+            refresh::value_rows(chunk.len(), 9)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for ((org, ty, key), c) in chunk {
+            let body = c.rec.map(serde_json::to_string).transpose()?;
+            q = q
+                .bind(org.clone())
+                .bind(*ty)
+                .bind(key.clone())
+                .bind(c.gxsj)
+                .bind(c.seq)
+                .bind(i64::from(c.rec.is_none()))
+                .bind(c.first)
+                .bind(c.unit.clone())
+                .bind(body);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    for ((org, ty, key), c) in state.iter().filter(|(_, c)| c.first_only && !c.full) {
+        sqlx::query("UPDATE records SET first_dmz_time = $1 WHERE org = $2 AND ty = $3 AND rec_key = $4")
+            .bind(c.first)
+            .bind(org)
+            .bind(*ty)
+            .bind(key)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The live records of a unit.
@@ -204,74 +270,16 @@ pub(crate) async fn unit_contribs(tx: &mut Tx<'_>, org: &str, unit: &str) -> Res
     }
 }
 
-/// Replaces a unit's contribution: rollup += new − old.
-pub(crate) async fn refresh_unit(tx: &mut Tx<'_>, org: &str, unit: &str) -> Result<()> {
-    let new = unit_contribs(tx, org, unit).await?;
-    let rows = sqlx::query("SELECT day, metric, dim, value FROM unit_contrib WHERE org = $1 AND unit = $2")
-        .bind(org)
-        .bind(unit)
-        .fetch_all(&mut **tx)
-        .await?;
-    let mut old = Contribs::new();
-    for r in rows {
-        old.insert((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?), r.try_get(3)?);
-    }
-    if old == new {
-        return Ok(());
-    }
-    let mut delta: Contribs = new.clone();
-    for (k, v) in &old {
-        *delta.entry(k.clone()).or_insert(0) -= v;
-    }
-    for ((day, metric, dim), d) in delta.iter().filter(|(_, d)| **d != 0) {
-        sqlx::query(
-            "INSERT INTO rollup (org, day, metric, dim, value) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (org, day, metric, dim) DO UPDATE SET value = rollup.value + excluded.value",
-        )
-        .bind(org)
-        .bind(day)
-        .bind(metric)
-        .bind(dim)
-        .bind(d)
-        .execute(&mut **tx)
-        .await?;
-        sqlx::query("DELETE FROM rollup WHERE org = $1 AND day = $2 AND metric = $3 AND dim = $4 AND value = 0")
-            .bind(org)
-            .bind(day)
-            .bind(metric)
-            .bind(dim)
-            .execute(&mut **tx)
-            .await?;
-    }
-    sqlx::query("DELETE FROM unit_contrib WHERE org = $1 AND unit = $2")
-        .bind(org)
-        .bind(unit)
-        .execute(&mut **tx)
-        .await?;
-    for ((day, metric, dim), v) in &new {
-        sqlx::query("INSERT INTO unit_contrib (org, unit, day, metric, dim, value) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(org)
-            .bind(unit)
-            .bind(day)
-            .bind(metric)
-            .bind(dim)
-            .bind(v)
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(())
-}
-
-async fn apply_entry(tx: &mut Tx<'_>, e: &Entry, dirty: &mut BTreeSet<(String, String)>, st: &mut Stats) -> Result<()> {
+/// Applies a non-record entry (records go through [`apply_record`]).
+async fn apply_entry(tx: &mut Tx<'_>, e: &Entry, dirty: &mut BTreeSet<(String, String)>) -> Result<()> {
     match e {
-        Entry::Record(r) => {
-            if apply_record(tx, r, dirty).await? {
-                st.records_applied += 1;
-            } else {
-                st.records_stale += 1;
-            }
-        }
+        Entry::Record(_) => {}
         Entry::Hospital(h) => {
+            let before: Option<String> = sqlx::query_scalar("SELECT region FROM hospitals WHERE code = $1")
+                .bind(&h.code)
+                .fetch_optional(&mut **tx)
+                .await?;
+            super::regional::move_hospital(tx, &h.code, before.as_deref(), &h.region).await?;
             sqlx::query(
                 "INSERT INTO hospitals (code, name, level, region, approved, active) VALUES ($1, $2, $3, $4, $5, $6) \
                  ON CONFLICT (code) DO UPDATE SET name = excluded.name, level = excluded.level, \
@@ -368,16 +376,32 @@ pub async fn apply_batch(
     }
     let mut st = Stats::default();
     let mut dirty = BTreeSet::new();
-    for (i, e) in entries.iter().enumerate() {
-        if skip.contains(&i) {
-            st.skipped += 1;
-            continue;
+    let kept: Vec<&Entry> = entries.iter().enumerate().filter(|(i, _)| !skip.contains(i)).map(|(_, e)| e).collect();
+    st.skipped = (entries.len() - kept.len()) as u64;
+    let recs: Vec<&OutRecord> = kept
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Record(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    let mut state = load_records(&mut tx, &recs).await?;
+    for e in &kept {
+        match e {
+            Entry::Record(r) => {
+                if apply_record(&mut state, r, &mut dirty) {
+                    st.records_applied += 1;
+                } else {
+                    st.records_stale += 1;
+                }
+            }
+            other => apply_entry(&mut tx, other, &mut dirty).await?,
         }
-        apply_entry(&mut tx, e, &mut dirty, &mut st).await?;
     }
-    for (org, unit) in &dirty {
-        refresh_unit(&mut tx, org, unit).await?;
-    }
+    write_records(&mut tx, &state).await?;
+    let mem: InBatch<'_> =
+        state.iter().filter_map(|((org, ty, key), c)| c.rec.map(|r| ((org.clone(), *ty, key.clone()), r))).collect();
+    refresh::refresh_units(&mut tx, &dirty, &mem).await?;
     st.units = dirty.len() as u64;
     sqlx::query(
         "INSERT INTO batches (node, seq, digest, file_name, entries, skipped, ingested_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",

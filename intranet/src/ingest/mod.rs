@@ -11,6 +11,8 @@
 //! ```
 
 pub mod apply;
+mod refresh;
+pub mod regional;
 pub mod units;
 
 use std::collections::BTreeSet;
