@@ -150,6 +150,14 @@ async fn region_tree_reserve_and_quality() {
     assert_eq!(t.children.len(), 1);
     assert_eq!(t.children[0].code, ORG_A);
     assert_eq!(t.children[0].level, "hospital");
+    // Every child read in bulk equals the child read on its own (national account: no suppression).
+    for code in ["000000", "110000", "110100", "440000", "440300", "110101"] {
+        let parent = scoped(&analyst("000000"), &Scope::resolve(&db, code).await.unwrap()).unwrap();
+        for child in tree(&db, &parent, &week()).await.unwrap().children {
+            let c = scoped(&analyst("000000"), &Scope::resolve(&db, &child.code).await.unwrap()).unwrap();
+            assert_eq!(tree(&db, &c, &week()).await.unwrap().node, child, "{code} → {}", child.code);
+        }
+    }
 
     // Drug reserve on 01-10: A's oseltamivir: stock 30 + 20 on 01-08, use (10 + 20 + 5) / 7 = 5 a day → 10 days;
     // B's baloxavir: 6 in stock, 1 a day → 6 days: alert.

@@ -8,6 +8,7 @@
 //!  regions (全国, 省, 市, 县) ─▶ rollup_region WHERE region = key (kept at ingest, ingest/regional.rs)
 //!  oe numerator: Σ oe_case over the hospital-days that have visits_day (self-join on (org, day);
 //!  for regions the precomputed metric oe_num)
+//!  children_sums: every child of a tree node in one query (regions) or two (hospitals)
 //! ```
 
 use std::collections::BTreeMap;
@@ -219,4 +220,84 @@ pub async fn latest_stock(db: &Db, s: &Scoped, to: i64) -> Result<Vec<(String, S
         out.push((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?));
     }
     Ok(out)
+}
+
+/// Sums over `from..=to` of several scopes at once (the children in the region tree), keyed by
+/// scope code, with `oe_num` included: one query for regions, two for hospitals, however many
+/// children there are.
+pub async fn children_sums(
+    db: &Db,
+    children: &[Scoped],
+    from: i64,
+    to: i64,
+    metrics: &[&str],
+) -> Result<BTreeMap<String, Sums>> {
+    let mut out: BTreeMap<String, Sums> = BTreeMap::new();
+    let regions: Vec<&str> = children.iter().filter_map(|c| c.scope().region_key()).collect();
+    let hospitals: Vec<&str> = children
+        .iter()
+        .filter_map(|c| match c.scope() {
+            super::Scope::Hospital { code, .. } => Some(code.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut all: Vec<&str> = metrics.to_vec();
+    all.push(super::compute::OE_NUM);
+    for chunk in regions.chunks(400) {
+        let sql = format!(
+            "SELECT region, metric, dim, CAST(SUM(value) AS BIGINT) FROM rollup_region \
+             WHERE day >= $1 AND day <= $2 AND metric IN ({}) AND region IN ({}) GROUP BY region, metric, dim",
+            placeholders(3, all.len()),
+            placeholders(3 + all.len(), chunk.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(from).bind(to);
+        for m in &all {
+            q = q.bind(m.to_string());
+        }
+        for c in chunk {
+            q = q.bind(c.to_string());
+        }
+        for row in q.fetch_all(&db.pool).await? {
+            let v: i64 = row.try_get(3)?;
+            out.entry(row.try_get(0)?).or_default().insert((row.try_get(1)?, row.try_get(2)?), v);
+        }
+    }
+    for chunk in hospitals.chunks(400) {
+        let sql = format!(
+            "SELECT org, metric, dim, CAST(SUM(value) AS BIGINT) FROM rollup \
+             WHERE day >= $1 AND day <= $2 AND metric IN ({}) AND org IN ({}) GROUP BY org, metric, dim",
+            placeholders(3, metrics.len()),
+            placeholders(3 + metrics.len(), chunk.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(from).bind(to);
+        for m in metrics {
+            q = q.bind(m.to_string());
+        }
+        for c in chunk {
+            q = q.bind(c.to_string());
+        }
+        for row in q.fetch_all(&db.pool).await? {
+            let v: i64 = row.try_get(3)?;
+            out.entry(row.try_get(0)?).or_default().insert((row.try_get(1)?, row.try_get(2)?), v);
+        }
+        let sql = format!(
+            "SELECT r.org, CAST(SUM(r.value) AS BIGINT) FROM rollup r \
+             JOIN rollup v ON v.org = r.org AND v.day = r.day AND v.metric = 'visits_day' AND v.dim = '' \
+             WHERE r.day >= $1 AND r.day <= $2 AND r.metric = 'oe_case' AND r.dim = '' AND r.org IN ({}) GROUP BY r.org",
+            placeholders(3, chunk.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(from).bind(to);
+        for c in chunk {
+            q = q.bind(c.to_string());
+        }
+        for row in q.fetch_all(&db.pool).await? {
+            let v: i64 = row.try_get(1)?;
+            out.entry(row.try_get(0)?).or_default().insert((super::compute::OE_NUM.to_string(), String::new()), v);
+        }
+    }
+    Ok(out)
+}
+
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }

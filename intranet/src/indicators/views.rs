@@ -5,7 +5,8 @@
 //! ```text
 //!  reserve:  latest TJRQ ≤ date per (hospital, drug) ─▶ KCL ÷ mean DRXHL(TJRQ−6…TJRQ) ─▶ alert < 7 days
 //!  quality:  rollup sums by hospital + expected days since approval ─▶ Quality per hospital
-//!  tree:     scope ─▶ children (省 → 市 → 县 → 医院), each read through Scoped::narrow ─▶ complementary cells
+//!  tree:     scope ─▶ children (省 → 市 → 县 → 医院), each through Scoped::narrow ─▶ fetch::children_sums
+//!            (one query for all region children) ─▶ complementary cells
 //!  series:   report buckets ─▶ one JSON pointer per period
 //! ```
 
@@ -154,29 +155,35 @@ fn level_name(s: &Scope) -> &'static str {
     }
 }
 
-async fn figures(db: &Db, s: &Scoped, p: &Period) -> Result<(Sums, Node)> {
-    let metrics = ["case", "death", "admission", "visits_rc"];
-    let mut sums = Sums::new();
-    for d in fetch::daily(db, s, p.from, p.to, &metrics).await?.values() {
-        fetch::add_sums(&mut sums, d);
-    }
-    let oe: i64 = fetch::oe_numerator(db, s, p.from, p.to).await?.values().sum();
-    sums.insert((OE_NUM.into(), String::new()), oe);
+const TREE_METRICS: [&str; 4] = ["case", "death", "admission", "visits_rc"];
+
+fn node_of(s: &Scoped, sums: &Sums) -> Node {
     let g = |m: &str| sums.get(&(m.to_string(), String::new())).copied().unwrap_or(0);
     let small = s.small_cells();
-    let node = Node {
+    Node {
         code: s.scope().code().to_string(),
         name: s.scope().name(),
         level: level_name(s.scope()),
         cases: Cell::count(g("case"), small),
         deaths: Cell::count(g("death"), small),
         admissions: Cell::count(g("admission"), small),
-        oe_ratio: ratio(oe, g("visits_rc"), small),
-    };
+        oe_ratio: ratio(g(OE_NUM), g("visits_rc"), small),
+    }
+}
+
+async fn figures(db: &Db, s: &Scoped, p: &Period) -> Result<(Sums, Node)> {
+    let mut sums = Sums::new();
+    for d in fetch::daily(db, s, p.from, p.to, &TREE_METRICS).await?.values() {
+        fetch::add_sums(&mut sums, d);
+    }
+    let oe: i64 = fetch::oe_numerator(db, s, p.from, p.to).await?.values().sum();
+    sums.insert((OE_NUM.into(), String::new()), oe);
+    let node = node_of(s, &sums);
     Ok((sums, node))
 }
 
-/// The scope's figures and its direct children's.
+/// The scope's figures and its direct children's: a constant number of queries
+/// (the node's two, then one for region children or two for hospital children).
 pub async fn tree(db: &Db, s: &Scoped, p: &Period) -> Result<Tree> {
     let (_, node) = figures(db, s, p).await?;
     let children: Vec<Scope> = match s.scope() {
@@ -188,11 +195,13 @@ pub async fn tree(db: &Db, s: &Scoped, p: &Period) -> Result<Tree> {
         Scope::Hospital { .. } => Vec::new(),
         other => regions::children(other.code()).iter().filter_map(|r| Scope::region(&r.code).ok()).collect(),
     };
+    let children: Vec<Scoped> = children.into_iter().map(|c| s.narrow(c)).collect::<Result<_, _>>()?;
+    let mut all = fetch::children_sums(db, &children, p.from, p.to, &TREE_METRICS).await?;
     let mut nodes = Vec::new();
     let mut raw: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
-    for c in children {
-        let child = s.narrow(c).map_err(Error::from)?;
-        let (sums, n) = figures(db, &child, p).await?;
+    for child in &children {
+        let sums = all.remove(child.scope().code()).unwrap_or_default();
+        let n = node_of(child, &sums);
         let g = |m: &str| sums.get(&(m.to_string(), String::new())).copied().unwrap_or(0);
         raw.insert(n.code.clone(), (g("case"), g("death"), g("admission")));
         nodes.push(n);
