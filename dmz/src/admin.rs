@@ -10,6 +10,7 @@
 //!  POST /operator/create-hospital    {uscc, name, region, level} ─▶ token + client cert (PEM)
 //!  POST /operator/enrol-code         {uscc} ─▶ a one-time enrolment code (24 h) for `flumon-agent enroll`
 //!  POST /operator/revoke-agents      {uscc} ─▶ every client certificate of the hospital revoked
+//!  POST /operator/create-reviewer    {name} ─▶ reviewer account + one-time activation link (password + TOTP)
 //! ```
 
 use axum::extract::State;
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/operator/create-hospital", post(create_hospital))
         .route("/operator/enrol-code", post(enrol_code))
         .route("/operator/revoke-agents", post(revoke_agents))
+        .route("/operator/create-reviewer", post(create_reviewer_ep))
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
@@ -195,4 +197,39 @@ async fn revoke_agents(
 pub async fn revoke(state: &AppState, uscc: &str) -> Result<()> {
     hospitals::revoke_agents(state, uscc).await?;
     state.audit("operator.revoke_agents", serde_json::json!({"hospital": uscc})).await
+}
+
+/// Body of `/operator/create-reviewer`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewerReq {
+    pub name: String,
+}
+
+/// The answer of `/operator/create-reviewer`: the one-time activation link
+/// (admin listener) where the reviewer sets a password and enrols TOTP.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReviewerResp {
+    pub name: String,
+    pub activation_url: String,
+    /// Hours the link stays valid.
+    pub expires_hours: i64,
+}
+
+async fn create_reviewer_ep(
+    State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    Json(req): Json<ReviewerReq>,
+) -> Result<Json<ReviewerResp>> {
+    operator(&state, &headers, &peer)?;
+    Ok(Json(create_reviewer(&state, &req.name).await?))
+}
+
+/// Creates a reviewer account (CLI and endpoint); audited by the web module.
+pub async fn create_reviewer(state: &AppState, name: &str) -> Result<ReviewerResp> {
+    let url = crate::web::create_reviewer(state, name).await?;
+    state.audit("operator.create_reviewer", serde_json::json!({"account": name.trim()})).await?;
+    let expires_hours = crate::web::settings(state)?.activation_secs / 3600;
+    Ok(ReviewerResp { name: name.trim().to_owned(), activation_url: url, expires_hours })
 }

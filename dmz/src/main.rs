@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  init DIR ─▶ init::init          serve ─▶ flumon_dmz::run(config, public, admin, shutdown)
-//!  admin create-hospital / export-raw / purge-raw
+//!  admin create-hospital / create-reviewer / export-raw / purge-raw
 //!     ─▶ store free (server down)? open it directly ─▶ same library functions
 //!     └▶ store locked (server up)  ─▶ admin listener /operator/* (operator cert + token)
 //! ```
@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
-use flumon_dmz::admin::{CreateReq, Created, EnrolCodeResp, ExportReq, HospitalReq, PurgeReq};
+use flumon_dmz::admin::{
+    CreateReq, Created, EnrolCodeResp, ExportReq, HospitalReq, PurgeReq, ReviewerReq, ReviewerResp,
+};
 use flumon_dmz::{AppState, Config, Error};
 
 #[derive(Parser)]
@@ -85,6 +87,15 @@ enum AdminCmd {
         config: PathBuf,
         #[arg(long)]
         uscc: String,
+    },
+    /// Create a reviewer account; print JSON {name, activation_url}: the one-time link
+    /// (admin listener) where the reviewer sets a password and enrols TOTP.
+    CreateReviewer {
+        #[arg(long, env = "FLUMON_DMZ_CONFIG")]
+        config: PathBuf,
+        /// Login name: 3–32 letters, digits or ._-, starting with a letter.
+        #[arg(long)]
+        name: String,
     },
     /// Revoke every agent client certificate of the hospital.
     RevokeAgents {
@@ -188,6 +199,17 @@ async fn main() -> anyhow::Result<()> {
                 None => remote(&cfg, "/operator/enrol-code", serde_json::to_value(HospitalReq { uscc })?).await?,
             };
             println!("{}", serde_json::to_string(&r)?);
+        }
+        Cmd::Admin { cmd: AdminCmd::CreateReviewer { config, name } } => {
+            let cfg = Config::load(&config)?;
+            let r: ReviewerResp = match open_local(&cfg)? {
+                Some(state) => flumon_dmz::admin::create_reviewer(&state, &name).await?,
+                None => remote(&cfg, "/operator/create-reviewer", serde_json::to_value(ReviewerReq { name })?).await?,
+            };
+            println!("{}", serde_json::to_string(&r)?);
+            eprintln!(
+                "一次性激活链接 (one-time activation link, expires): 在其中设置密码并绑定 TOTP 验证器 (set a password and enrol TOTP)"
+            );
         }
         Cmd::Admin { cmd: AdminCmd::RevokeAgents { config, uscc } } => {
             let cfg = Config::load(&config)?;

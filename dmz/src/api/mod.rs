@@ -4,13 +4,15 @@
 //!
 //! ```text
 //!  POST /api/v1/upload/{type}  auth ─▶ rate limit (token) ─▶ body ≤ 64 MiB (else 413 + receipt)
-//!                              ─▶ pipeline::process_upload ─▶ 200 / 422 / 413 + receipt
+//!                              ─▶ stream::receive: ≤ 4 MiB in memory, else streamed into the archive
+//!                              ─▶ pipeline::process_upload_via / process_spooled ─▶ 200 / 422 / 413 + receipt
 //!  POST /api/v1/scans          auth ─▶ multipart (scans.rs) ─▶ raw archive + ScanInfo ─▶ receipt
 //!  POST /api/v1/enroll         {uscc, code, csr} ─▶ one-time code burnt ─▶ client certificate
 //!  GET  /api/v1/ping           auth ─▶ {ok, hospital, node, time}
 //! ```
 
 mod scans;
+pub mod stream;
 
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -18,8 +20,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use bytes::{Bytes, BytesMut};
-use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 
 use flumon_shared::model::RecordType;
@@ -27,7 +27,7 @@ use flumon_shared::model::RecordType;
 use crate::error::{Error, Result};
 use crate::hospitals;
 use crate::metrics::Metrics;
-use crate::pipeline;
+use crate::pipeline::{self, Via};
 use crate::server::Peer;
 use crate::state::AppState;
 
@@ -94,41 +94,24 @@ async fn upload(
     // the client sees the 413 receipt instead of a connection reset
     let drain_cap = (max as u64).saturating_mul(2).max(max as u64 + (16 << 20));
     if declared.is_some_and(|n| n > drain_cap) {
-        let (status, receipt) = pipeline::too_large(&state, &org, ty).await?;
+        let (status, receipt) = pipeline::too_large_via(&state, &org, ty, Via::Api).await?;
         return Ok(close_after((status, Json(receipt)).into_response()));
     }
-    // at most 2 × max_concurrent_uploads bodies (≤ 64 MiB each) in memory at once
+    // at most 2 × max_concurrent_uploads bodies of ≤ INLINE_MAX in memory at once; larger
+    // ones stream into the raw archive (stream.rs)
     let _body_slot = state.body_slots.acquire().await.map_err(|_| Error::Unavailable("shutting down".into()))?;
-    let Some(bytes) = read_body(body, max, declared, drain_cap).await? else {
-        let (status, receipt) = pipeline::too_large(&state, &org, ty).await?;
-        return Ok(close_after((status, Json(receipt)).into_response()));
-    };
-    let (status, receipt) = pipeline::process_upload(&state, &org, ty, bytes, content_type.as_deref()).await?;
-    Ok((status, Json(receipt)).into_response())
-}
-
-/// Reads a body of at most `max` bytes; `None` when it is longer (what is
-/// past `max` is read and dropped, up to `drain_cap` bytes in all).
-async fn read_body(body: axum::body::Body, max: usize, declared: Option<u64>, drain_cap: u64) -> Result<Option<Bytes>> {
-    let mut body = body;
-    let want = declared.and_then(|n| usize::try_from(n).ok()).unwrap_or(0).min(max);
-    let mut buf = BytesMut::with_capacity(want);
-    let mut total = 0u64;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| Error::bad_request("请求体读取失败或超时 (request body could not be read)"))?;
-        if let Ok(d) = frame.into_data() {
-            total = total.saturating_add(d.len() as u64);
-            if total <= max as u64 {
-                buf.extend_from_slice(&d);
-            } else {
-                buf = BytesMut::new();
-                if total > drain_cap {
-                    return Ok(None);
-                }
-            }
+    let got = stream::receive(&state, &org, ty, body, content_type.as_deref(), declared, drain_cap).await?;
+    let (status, receipt) = match got {
+        stream::Received::TooLarge => {
+            let (status, receipt) = pipeline::too_large_via(&state, &org, ty, Via::Api).await?;
+            return Ok(close_after((status, Json(receipt)).into_response()));
         }
-    }
-    Ok((total <= max as u64).then(|| buf.freeze()))
+        stream::Received::Small(bytes) => {
+            pipeline::process_upload_via(&state, &org, ty, bytes, content_type.as_deref(), Via::Api).await?
+        }
+        stream::Received::Spooled(sp) => pipeline::process_spooled(&state, &org, ty, sp, Via::Api).await?,
+    };
+    Ok((status, Json(receipt)).into_response())
 }
 
 /// Asks the client to close the connection (the rest of a refused body is not read).

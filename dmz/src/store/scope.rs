@@ -144,7 +144,14 @@ impl<'a> ScopeView<'a> {
     }
 
     /// Writes this upload's changes to sled (called after its records are queued).
-    pub fn commit(self) -> Result<()> {
+    pub fn commit(mut self) -> Result<()> {
+        self.commit_pending()
+    }
+
+    /// Writes the changes made so far (after the records that made them were
+    /// queued) and empties the overlay: later reads find them in sled. An
+    /// upload read in chunks commits after each, so the overlay stays small.
+    pub fn commit_pending(&mut self) -> Result<()> {
         let mut b = sled::Batch::default();
         for (k, set) in &self.case_over {
             if set.is_empty() {
@@ -167,6 +174,9 @@ impl<'a> ScopeView<'a> {
             }
         }
         self.slots.apply_batch(b)?;
+        self.case_over.clear();
+        self.lab_over.clear();
+        self.slot_over.clear();
         Ok(())
     }
 }
