@@ -21,6 +21,7 @@ pub mod scans;
 pub mod source;
 pub mod sql;
 pub mod upload;
+pub mod verify_release;
 
 /// Errors of the agent library (Chinese first: hospital IT reads them).
 #[derive(Debug, thiserror::Error)]

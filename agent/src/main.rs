@@ -6,6 +6,7 @@
 //!  enroll --dmz URL --uscc C --code CODE --ca CA.pem --config-dir DIR   (enroll.rs)
 //!  run --config agent.toml [--once] [--dry-run] [--rerun]   one run, or the daily daemon   (upload.rs)
 //!  receipts --config agent.toml    the receipts kept locally
+//!  verify-release FILE --sig SIG --pubkey KEY [--sm3 HEX]   a download's signature   (verify_release.rs)
 //! ```
 
 use std::path::PathBuf;
@@ -88,6 +89,8 @@ enum Command {
         #[arg(long, env = "FLUMON_AGENT_CONFIG")]
         config: PathBuf,
     },
+    /// 校验从下载中心下载的程序: SM2 签名与 SM3 摘要 (verify a downloaded release)
+    VerifyRelease(flumon_agent::verify_release::Args),
 }
 
 fn main() -> ExitCode {
@@ -204,6 +207,7 @@ fn run() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::VerifyRelease(a) => Ok(flumon_agent::verify_release::main(&a)?),
         Command::Receipts { config } => {
             let cfg = AgentConfig::load(&config)?;
             let q = flumon_agent::queue::Queue::open(&cfg.state.dir)?;
