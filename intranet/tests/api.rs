@@ -337,3 +337,43 @@ async fn report_equals_api() {
     assert!(csv.contains("indicators.total.cases.total,5\n"), "{csv:.400}");
     assert!(csv.contains("indicators.periods[0].oe_ratio.value,0.01\n"));
 }
+
+#[tokio::test]
+async fn analyst_reads_are_journaled_without_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path()).await;
+    accounts::create_user(&st.db, &st.clock, "bj1", Role::Analyst, Some("110000")).await.unwrap();
+    accounts::create_user(&st.db, &st.clock, "sec", Role::Secadmin, None).await.unwrap();
+    let bj = start_session(&st.db, &st.clock, "bj1").await.unwrap().0;
+    let sec = start_session(&st.db, &st.clock, "sec").await.unwrap().0;
+    let uri = "/api/v1/indicators?scope=110100&from=2025-01-06&to=2025-01-12&by=day";
+    assert_eq!(call(&st, "GET", uri, Some(&bj), None).await.0, StatusCode::OK);
+    assert_eq!(
+        call(&st, "GET", "/api/v1/regions?scope=440000", Some(&bj), None).await.0,
+        StatusCode::FORBIDDEN,
+        "outside the account's region"
+    );
+    let reads = st.audit.entries(|e| e.kind == "access.read", 100).unwrap();
+    assert_eq!(reads.len(), 2, "{reads:?}");
+    let d = &reads[0].detail;
+    assert_eq!(
+        (d["actor"].as_str(), d["role"].as_str(), d["outcome"].as_str()),
+        (Some("bj1"), Some("analyst"), Some("ok"))
+    );
+    let x = &d["detail"];
+    assert_eq!(x["endpoint"], json!("/indicators"));
+    assert_eq!(x["scope"], json!("110100"));
+    assert_eq!(
+        (x["from"].as_str(), x["to"].as_str(), x["by"].as_str()),
+        (Some("2025-01-06"), Some("2025-01-12"), Some("day"))
+    );
+    assert_eq!(reads[1].detail["outcome"], json!("denied"));
+    assert_eq!(reads[1].detail["detail"]["endpoint"], json!("/regions"));
+    // No figure of the answer is in the journal.
+    let text = serde_json::to_string(&reads).unwrap();
+    assert!(!text.contains("cases") && !text.contains("total"), "{text}");
+    // The security officer sees the reads among the access events.
+    let (s, ev) = call(&st, "GET", "/api/v1/security/events", Some(&sec), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(ev.as_array().unwrap().iter().filter(|e| e["kind"] == json!("access.read")).count(), 2);
+}

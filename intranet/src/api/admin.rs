@@ -164,7 +164,12 @@ pub async fn events(State(st): State<AppState>, a: Authed, Query(l): Query<Limit
     a.require(Role::Secadmin)?;
     st.audit.record("security.events", &a.account.name, "secadmin", "ok", json!({}))?;
     Ok(Json(st.audit.entries(
-        |e| e.kind.starts_with("login.") || e.kind == "logout" || e.kind.starts_with("account.activate"),
+        |e| {
+            e.kind.starts_with("login.")
+                || e.kind == "logout"
+                || e.kind.starts_with("account.activate")
+                || e.kind.starts_with("access.")
+        },
         l.get(),
     )?))
 }
