@@ -5,7 +5,8 @@
 //! ```text
 //!  database_url ─ sqlite://FILE ─▶ WAL, synchronous = FULL, busy timeout
 //!               └ postgres://…  ─▶ pool
-//!  Db::open ─▶ migrations/*.sql (one schema text both backends accept) ─▶ regions loaded
+//!  Db::open ─▶ migrations/*.sql (one schema text both backends accept) ─▶ old unit_contrib rows packed
+//!          ─▶ regions loaded
 //! ```
 
 use std::borrow::Cow;
@@ -34,6 +35,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (2, "accounts", include_str!("../migrations/0002_accounts.sql")),
     (3, "region_rollup", include_str!("../migrations/0003_region_rollup.sql")),
+    (4, "unit_contrib_packed", include_str!("../migrations/0004_unit_contrib_packed.sql")),
 ];
 
 fn migrator() -> Migrator {
@@ -83,6 +85,7 @@ impl Db {
         };
         migrator().run(&pool).await?;
         let db = Db { pool, backend };
+        crate::ingest::pack_legacy_contribs(&db).await?;
         crate::regions::load(&db).await?;
         Ok(db)
     }

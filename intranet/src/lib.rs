@@ -15,6 +15,7 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod check;
 pub mod config;
 pub mod db;
 pub mod error;

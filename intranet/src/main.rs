@@ -7,6 +7,7 @@
 //!  admin create-user --config --name --role [--scope] ─▶ auth::create_user ─▶ one-time activation code
 //!  report --config --scope --from --to [--by] --format json|csv ─▶ report::build
 //!  ingest --config                         ─▶ one pass over the spool
+//!  check --config                          ─▶ check::run: counts + rollups vs recomputation (exit 1 if they differ)
 //!  mem --input FILE.csv                    ─▶ mem::memmodel ─▶ JSON
 //! ```
 
@@ -62,6 +63,11 @@ enum Cmd {
     },
     /// One ingest pass over the spool.
     Ingest {
+        #[arg(long, env = "FLUMON_INTRANET_CONFIG")]
+        config: PathBuf,
+    },
+    /// Counts per hospital and type, and the rollups compared with a full recomputation (exit 1 if they differ).
+    Check {
         #[arg(long, env = "FLUMON_INTRANET_CONFIG")]
         config: PathBuf,
     },
@@ -153,6 +159,16 @@ async fn main() -> anyhow::Result<()> {
             let keys = server::ingest_keys(&cfg)?;
             for (name, outcome) in flumon_intranet::ingest::ingest_spool(&db, &keys, &cfg.paths.spool).await? {
                 println!("{name}: {outcome:?}");
+            }
+        }
+        Cmd::Check { config } => {
+            let cfg = Config::load(&config)?;
+            let db = flumon_intranet::db::Db::open(&cfg.database_url).await?;
+            let c = flumon_intranet::check::run(&db).await?;
+            println!("{}", serde_json::to_string_pretty(&c)?);
+            if !c.consistent() {
+                eprintln!("汇总表与明细重算不一致: {} 个单元格 (rollups differ from a recomputation)", c.mismatch_count);
+                std::process::exit(1);
             }
         }
         Cmd::Mem { input, seasons } => {

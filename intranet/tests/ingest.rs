@@ -393,3 +393,66 @@ async fn region_rollups_follow_cases_visits_and_a_hospital_that_moves() {
     check_rollups(&db).await;
     assert_eq!(region_metric(&db, "440305", "case").await, 1);
 }
+
+#[tokio::test]
+async fn contributions_of_an_older_schema_are_packed_at_open() {
+    let (dir, spool) = setup();
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    let db = Db::open(&url).await.unwrap();
+    let w = World::new();
+    w.drop_batch(
+        &spool,
+        &[
+            hospital(ORG_A, "110101"),
+            outpatient(
+                common(&w, ORG_A, "r1", "2025-01-06 10:00:00", "2025-01-06 20:00:00"),
+                "c1",
+                "2025-01-06 09:00:00",
+                |_| {},
+            ),
+        ],
+    );
+    ingest_spool(&db, &w.keys(), &spool).await.unwrap();
+    // Rewrite the case's contribution as schema 3 kept it: one row per cell.
+    let packed: String = sqlx::query_scalar("SELECT contrib FROM unit_contrib_packed WHERE unit = 'c:c1'")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let cells: Vec<(i64, String, String, i64)> = serde_json::from_str(&packed).unwrap();
+    assert!(cells.iter().any(|(_, m, _, v)| m == "case" && *v == 1), "{packed}");
+    sqlx::query("DELETE FROM unit_contrib_packed").execute(&db.pool).await.unwrap();
+    for (day, metric, dim, v) in &cells {
+        sqlx::query(
+            "INSERT INTO unit_contrib (org, unit, day, metric, dim, value) VALUES ($1, 'c:c1', $2, $3, $4, $5)",
+        )
+        .bind(ORG_A)
+        .bind(day)
+        .bind(metric)
+        .bind(dim)
+        .bind(v)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+    db.pool.close().await;
+    let db = Db::open(&url).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM unit_contrib").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(n, 0);
+    let again: String = sqlx::query_scalar("SELECT contrib FROM unit_contrib_packed WHERE unit = 'c:c1'")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(again, packed);
+    // A later deletion still removes exactly the old contribution.
+    w.drop_batch(
+        &spool,
+        &[delete(
+            common(&w, ORG_A, "r1", "2025-01-07 10:00:00", "2025-01-07 20:00:00"),
+            RecordType::Outpatient,
+            Some("c1"),
+        )],
+    );
+    ingest_spool(&db, &w.keys(), &spool).await.unwrap();
+    assert_eq!(metric(&db, "case", "").await, 0);
+    check_rollups(&db).await;
+}

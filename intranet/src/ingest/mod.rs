@@ -24,6 +24,7 @@ use flumon_shared::entries::Entry;
 use serde::Deserialize;
 
 pub use apply::{Outcome, Stats, apply_batch};
+pub use refresh::pack_legacy_contribs;
 
 use crate::db::Db;
 use crate::{Error, Result};

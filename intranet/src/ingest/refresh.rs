@@ -5,9 +5,9 @@
 //! per batch however many cases touch it.
 //!
 //! ```text
-//!  dirty (org, unit) ─ per org, chunks of CHUNK ─▶ SELECT live records / scans / unit_contrib … IN (…)
+//!  dirty (org, unit) ─ per org, chunks of CHUNK ─▶ SELECT live records / scans / unit_contrib_packed … IN (…)
 //!     ─▶ units::*_contrib ─▶ new ≠ old? ─▶ Δ (org, day, metric, dim) summed over the batch
-//!  ─▶ DELETE unit_contrib (changed units) ─▶ INSERT unit_contrib (multi-row)
+//!  ─▶ upsert unit_contrib_packed (one row per changed unit, multi-row) / DELETE the emptied ones
 //!  ─▶ INSERT rollup … ON CONFLICT DO UPDATE value = value + Δ (multi-row) ─▶ drop cells that reached 0
 //!  ─▶ the same Δ per region level (regional.rs)
 //! ```
@@ -93,12 +93,11 @@ async fn chunk_contribs(
         }
     }
     let mut old: HashMap<String, Contribs> = HashMap::new();
-    let rows =
-        in_list(org, chunk, "SELECT unit, day, metric, dim, value FROM unit_contrib WHERE org = $1 AND unit IN ({IN})")
-            .fetch_all(&mut **tx)
-            .await?;
+    let rows = in_list(org, chunk, "SELECT unit, contrib FROM unit_contrib_packed WHERE org = $1 AND unit IN ({IN})")
+        .fetch_all(&mut **tx)
+        .await?;
     for r in rows {
-        old.entry(r.try_get(0)?).or_default().insert((r.try_get(1)?, r.try_get(2)?, r.try_get(3)?), r.try_get(4)?);
+        old.insert(r.try_get(0)?, unpack(&r.try_get::<String, _>(1)?)?);
     }
     let mut out = BTreeMap::new();
     for unit in chunk {
@@ -114,6 +113,48 @@ async fn chunk_contribs(
     Ok(out)
 }
 
+/// A unit's contribution as stored: `[[day, metric, dim, value], …]`.
+pub(crate) fn pack(c: &Contribs) -> Result<String> {
+    let v: Vec<(i64, &str, &str, i64)> = c.iter().map(|((d, m, k), v)| (*d, m.as_str(), k.as_str(), *v)).collect();
+    Ok(serde_json::to_string(&v)?)
+}
+
+/// The inverse of [`pack`].
+pub(crate) fn unpack(s: &str) -> Result<Contribs> {
+    let v: Vec<(i64, String, String, i64)> = serde_json::from_str(s)?;
+    Ok(v.into_iter().map(|(d, m, k, x)| ((d, m, k), x)).collect())
+}
+
+/// Packs the rows a database of schema version ≤ 3 kept in `unit_contrib` (once; the table is left empty).
+pub async fn pack_legacy_contribs(db: &crate::db::Db) -> Result<()> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM unit_contrib").fetch_one(&db.pool).await?;
+    if n == 0 {
+        return Ok(());
+    }
+    let mut tx = db.pool.begin().await?;
+    let mut units: BTreeMap<(String, String), Contribs> = BTreeMap::new();
+    for r in sqlx::query("SELECT org, unit, day, metric, dim, value FROM unit_contrib").fetch_all(&mut *tx).await? {
+        units
+            .entry((r.try_get(0)?, r.try_get(1)?))
+            .or_default()
+            .insert((r.try_get(2)?, r.try_get(3)?, r.try_get(4)?), r.try_get(5)?);
+    }
+    for ((org, unit), c) in &units {
+        sqlx::query(
+            "INSERT INTO unit_contrib_packed (org, unit, contrib) VALUES ($1, $2, $3) \
+             ON CONFLICT (org, unit) DO UPDATE SET contrib = excluded.contrib",
+        )
+        .bind(org)
+        .bind(unit)
+        .bind(pack(c)?)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query("DELETE FROM unit_contrib").execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// The `&'static` type name stored in `records.ty`.
 fn static_ty(ty: &str) -> &'static str {
     const TYPES: [&str; 8] = ["outpatient", "discharge", "summary", "death", "medication", "lab", "stock", "visits"];
@@ -123,19 +164,17 @@ fn static_ty(ty: &str) -> &'static str {
 /// Old and new contributions of a unit read one at a time (receipts, timeliness).
 async fn single_contribs(tx: &mut Tx<'_>, org: &str, unit: &str) -> Result<(Contribs, Contribs)> {
     let new = unit_contribs(tx, org, unit).await?;
-    let rows = sqlx::query("SELECT day, metric, dim, value FROM unit_contrib WHERE org = $1 AND unit = $2")
-        .bind(org)
-        .bind(unit)
-        .fetch_all(&mut **tx)
-        .await?;
-    let mut old = Contribs::new();
-    for r in rows {
-        old.insert((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?), r.try_get(3)?);
-    }
+    let packed: Option<String> =
+        sqlx::query_scalar("SELECT contrib FROM unit_contrib_packed WHERE org = $1 AND unit = $2")
+            .bind(org)
+            .bind(unit)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let old = packed.as_deref().map(unpack).transpose()?.unwrap_or_default();
     Ok((old, new))
 }
 
-/// Recomputes every dirty unit and applies the differences to `unit_contrib` and `rollup`.
+/// Recomputes every dirty unit and applies the differences to `unit_contrib_packed` and the rollups.
 pub(crate) async fn refresh_units(
     tx: &mut Tx<'_>,
     dirty: &BTreeSet<(String, String)>,
@@ -166,28 +205,25 @@ pub(crate) async fn refresh_units(
                 *delta.entry((org.to_string(), *day, metric.clone(), dim.clone())).or_insert(0) -= v;
             }
         }
-        let stale: Vec<&str> = changed.iter().filter(|(_, o, _)| !o.is_empty()).map(|(u, _, _)| u.as_str()).collect();
-        for chunk in stale.chunks(CHUNK) {
-            in_list(org, chunk, "DELETE FROM unit_contrib WHERE org = $1 AND unit IN ({IN})")
+        let gone: Vec<&str> = changed.iter().filter(|(_, _, n)| n.is_empty()).map(|(u, _, _)| u.as_str()).collect();
+        for chunk in gone.chunks(CHUNK) {
+            in_list(org, chunk, "DELETE FROM unit_contrib_packed WHERE org = $1 AND unit IN ({IN})")
                 .execute(&mut **tx)
                 .await?;
         }
-        let rows: Vec<(&str, &(i64, String, String), &i64)> =
-            changed.iter().flat_map(|(u, _, n)| n.iter().map(move |(k, v)| (u.as_str(), k, v))).collect();
+        let mut rows: Vec<(&String, String)> = Vec::new();
+        for (u, _, n) in changed.iter().filter(|(_, _, n)| !n.is_empty()) {
+            rows.push((u, pack(n)?));
+        }
         for chunk in rows.chunks(ROWS) {
             let sql = format!(
-                "INSERT INTO unit_contrib (org, unit, day, metric, dim, value) VALUES {}",
-                value_rows(chunk.len(), 6)
+                "INSERT INTO unit_contrib_packed (org, unit, contrib) VALUES {} \
+                 ON CONFLICT (org, unit) DO UPDATE SET contrib = excluded.contrib",
+                value_rows(chunk.len(), 3)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
-            for (u, (day, metric, dim), v) in chunk {
-                q = q
-                    .bind(org.to_string())
-                    .bind(u.to_string())
-                    .bind(*day)
-                    .bind(metric.clone())
-                    .bind(dim.clone())
-                    .bind(**v);
+            for (u, packed) in chunk {
+                q = q.bind(org.to_string()).bind(u.to_string()).bind(packed.clone());
             }
             q.execute(&mut **tx).await?;
         }
@@ -238,5 +274,9 @@ mod tests {
         assert_eq!(value_rows(2, 2), "($1, $2), ($3, $4)");
         assert_eq!(static_ty("lab"), "lab");
         assert_eq!(static_ty("nope"), "");
+        let mut c = Contribs::new();
+        c.insert((20_000, "case_age".into(), "0-4".into()), 1);
+        c.insert((20_001, "delay".into(), "3".into()), -2);
+        assert_eq!(unpack(&pack(&c).unwrap()).unwrap(), c);
     }
 }
