@@ -59,7 +59,7 @@ impl Check {
     }
 }
 
-async fn count(db: &Db, sql: &str) -> Result<i64> {
+async fn count(db: &Db, sql: &'static str) -> Result<i64> {
     Ok(sqlx::query(sql).fetch_one(&db.pool).await?.try_get(0)?)
 }
 
@@ -70,7 +70,8 @@ pub async fn run(db: &Db) -> Result<Check> {
         .fetch_all(&db.pool)
         .await?;
     for r in rows {
-        let (org, ty, deleted, n): (String, String, i64, i64) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+        let (org, ty, deleted, n): (String, String, i64, i64) =
+            (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
         let c = records.entry(org).or_default().entry(ty).or_default();
         if deleted != 0 {
             c.deleted += n;
