@@ -1,0 +1,542 @@
+#!/usr/bin/env python3
+"""flumon fault campaign: every program of the system running as its own process, the way it
+is deployed, under continuous uploads from several hospital agents, while faults are injected.
+
+    agents ─HTTPS─▶ flumon-dmz ─outbox─▶ flumon-transfer send ═UDP═▶ recv ─spool─▶ flumon-intranet
+       ▲                ▲                         ▲                     ▲               ▲
+       └──── kill -9 at random moments, disk full, link down, receiver down, clock skew,
+             duplicated / reordered / corrupt batch files in every spool folder ────────┘
+
+At the end the campaign drains (faults off, every agent runs once more, the operator resends
+what the receiver reported missing), then checks:
+  * every receipt an agent holds is in the intranet exactly once;
+  * per hospital and record type, the intranet holds exactly the distinct natural keys
+    (ZZJGDM, type, JLID) of the rows acknowledged (lost = 0, duplicated = 0);
+  * the intranet's rollups equal a recomputation from its records (`flumon-intranet check`);
+  * `flumon-transfer reconcile` of the sender's and receiver's journals: nothing lost or altered;
+  * both journals verify.
+and prints a summary table. Exit status 0 only when all hold.
+
+Usage: tests/campaign/campaign.py [--minutes M] [--hospitals N] [--seed S] [--work DIR] [--no-build]
+Only the standard library; Linux; `faketime` (optional) for the clock-skew fault; root (optional)
+for the disk-full fault on a small tmpfs.
+"""
+
+import argparse
+import csv
+import datetime
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def set_toml(path, key, value, section=None):
+    """Replaces `key = …` (inside [section] when given) in a TOML file written by an init command."""
+    lines = Path(path).read_text().splitlines()
+    cur, done = None, False
+    for i, line in enumerate(lines):
+        s = line.strip()
+        if s.startswith("[") and s.endswith("]"):
+            cur = s.strip("[]")
+            continue
+        if (section is None or cur == section) and s.split("=")[0].strip() == key and not done:
+            lines[i] = f"{key} = {value}"
+            done = True
+    if not done:
+        raise SystemExit(f"{path}: no key {key} in [{section}]")
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
+class Svc:
+    """One long-running program, restartable, killed with SIGKILL by the campaign."""
+
+    def __init__(self, name, argv, logdir, cwd=None):
+        self.name, self.argv, self.cwd = name, argv, cwd
+        self.logf = open(logdir / f"{name}.log", "ab")
+        self.proc = None
+        self.prefix = []  # e.g. faketime
+
+    def start(self):
+        self.logf.write(f"\n==== start {time.ctime()} {' '.join(self.prefix)}\n".encode())
+        self.logf.flush()
+        self.proc = subprocess.Popen(self.prefix + self.argv, stdout=self.logf, stderr=self.logf, cwd=self.cwd)
+
+    def kill9(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def signal(self, sig):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+
+def wait_tcp(port, secs=60):
+    end = time.time() + secs
+    while time.time() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.3)
+    return False
+
+
+class Campaign:
+    def __init__(self, a):
+        self.a = a
+        self.rng = random.Random(a.seed)
+        self.W = Path(a.work).resolve()
+        target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+        self.B = Path(a.bin_dir) if a.bin_dir else target / "release"
+        self.faults = {}  # fault → times injected
+        self.notes = []
+        self.stop_uploads = threading.Event()
+        self.agent_procs = {}
+        self.agent_lock = threading.Lock()
+        self.tmpfs = False
+
+    def bin(self, name):
+        return str(self.B / name)
+
+    def run(self, *argv, check=True, env=None, capture=True):
+        r = subprocess.run([str(x) for x in argv], capture_output=capture, text=True, env=env)
+        if check and r.returncode != 0:
+            raise SystemExit(f"failed: {' '.join(map(str, argv))}\n{r.stdout}\n{r.stderr}")
+        return r
+
+    def fault(self, name):
+        self.faults[name] = self.faults.get(name, 0) + 1
+
+    # ---------------------------------------------------------------- setup
+    def setup(self):
+        a, W = self.a, self.W
+        if not a.no_build:
+            log("构建 (building release binaries)")
+            subprocess.run(["cargo", "build", "--release", "-q", "-p", "flumon-dmz", "-p", "flumon-transfer",
+                            "-p", "flumon-intranet", "-p", "flumon-agent", "-p", "flumon-tests"], cwd=ROOT, check=True)
+        if W.exists():
+            subprocess.run(["umount", str(W / "dmz" / "data")], capture_output=True)
+            shutil.rmtree(W)
+        (W / "logs").mkdir(parents=True)
+        log(f"配置与密钥 (configuration and keys) in {W}")
+        self.run(self.bin("flumon-dmz"), "init", W / "dmz")
+        self.run(self.bin("flumon-transfer"), "init", "--dmz-dir", W / "dmz", "--out", W / "transfer")
+        self.run(self.bin("flumon-intranet"), "init", W / "intranet", "--dmz-dir", W / "dmz")
+        self.pub, self.adm, self.web, self.udp = free_port(), free_port(), free_port(), free_port(socket.SOCK_DGRAM)
+        dmz_toml = W / "dmz" / "dmz.toml"
+        set_toml(dmz_toml, "public", f'"127.0.0.1:{self.pub}"', "listen")
+        set_toml(dmz_toml, "admin", f'"127.0.0.1:{self.adm}"', "listen")
+        set_toml(dmz_toml, "max_age_secs", "2", "batch")
+        set_toml(W / "transfer" / "send.toml", "target", f'"127.0.0.1:{self.udp}"', "diode")
+        set_toml(W / "transfer" / "send.toml", "rate_mbit", "200", "diode")
+        set_toml(W / "transfer" / "recv.toml", "listen", f'"127.0.0.1:{self.udp}"', "diode")
+        set_toml(W / "transfer" / "recv.toml", "gap_grace_secs", "5")
+        it = W / "intranet" / "intranet.toml"
+        set_toml(it, "listen", f'"127.0.0.1:{self.web}"')
+        set_toml(it, "spool", f'"{W / "transfer" / "spool"}"', "paths")
+        set_toml(it, "poll_seconds", "1", "ingest")
+        if os.geteuid() == 0 and not a.no_disk_full:
+            data = W / "dmz" / "data"
+            r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=384m", "tmpfs", str(data)], capture_output=True)
+            self.tmpfs = r.returncode == 0
+        if not self.tmpfs:
+            self.notes.append("磁盘满故障未运行 (disk-full fault skipped: needs root to mount a small tmpfs)")
+        L = W / "logs"
+        self.svc = {
+            "dmz": Svc("dmz", [self.bin("flumon-dmz"), "serve", "--config", str(dmz_toml)], L),
+            "send": Svc("send", [self.bin("flumon-transfer"), "send", "--config", str(W / "transfer/send.toml")], L),
+            "recv": Svc("recv", [self.bin("flumon-transfer"), "recv", "--config", str(W / "transfer/recv.toml")], L),
+            "intranet": Svc("intranet", [self.bin("flumon-intranet"), "serve", "--config", str(it)], L),
+        }
+        for s in self.svc.values():
+            s.start()
+        if not (wait_tcp(self.pub) and wait_tcp(self.adm) and wait_tcp(self.web)):
+            raise SystemExit(f"services did not start; see {L}")
+
+        today = datetime.date.today()
+        first = today - datetime.timedelta(days=a.uploads - 1)
+        log(f"合成数据 (synthetic data): {a.hospitals} hospitals, {a.uploads} daily uploads from {first}")
+        self.run(self.bin("flumon-synth"), "--seed", a.seed, "--hospitals", a.hospitals, "--date", first,
+                 "--uploads", a.uploads, "--days", 7, "--scale", a.scale, "--lab-only-rate", 0,
+                 "--out", W / "synth")
+        hosp = json.loads((W / "synth" / "hospitals.json").read_text())
+        self.agents = {}
+        for h in hosp:
+            code = h["code"]
+            j = json.loads(self.run(self.bin("flumon-dmz"), "admin", "create-hospital", "--config", dmz_toml,
+                                    "--uscc", code, "--name", h["name"], "--region", h["region"],
+                                    "--level", h["level"]).stdout)
+            enrol = json.loads(self.run(self.bin("flumon-dmz"), "admin", "enrol-code", "--config", dmz_toml,
+                                        "--uscc", code).stdout)["code"]
+            A = W / "agents" / code
+            self.run(self.bin("flumon-agent"), "enroll", "--dmz", f"https://127.0.0.1:{self.pub}", "--uscc", code,
+                     "--code", enrol, "--ca", W / "dmz/ca/ca.pem", "--config-dir", A, "--token", j["token"])
+            days = sorted(p.name for p in (W / "synth" / code).iterdir() if p.is_dir())
+            self.agents[code] = {"dir": A, "days": days, "done": set(), "runs": 0, "fail": 0}
+            self.point_agent(code, days[0])
+        log(f"{len(self.agents)} 个前置机已注册 (agents enrolled)")
+
+    def point_agent(self, code, day):
+        cfg = self.agents[code]["dir"] / "agent.toml"
+        text = cfg.read_text().splitlines()
+        out, in_src = [], False
+        for line in text:
+            s = line.strip()
+            if s.startswith("["):
+                in_src = s == "[source]"
+            if in_src and (s.startswith("folder") or s.startswith("days")):
+                continue
+            out.append(line)
+            if s == "[source]":
+                out.append(f'folder = "{self.W / "synth" / code / day}"')
+                out.append("days = 30")
+        cfg.write_text("\n".join(out) + "\n")
+
+    # ---------------------------------------------------------------- agents
+    def agent_once(self, code, day):
+        ag = self.agents[code]
+        self.point_agent(code, day)
+        with open(self.W / "logs" / f"agent-{code}.log", "ab") as lf:
+            p = subprocess.Popen([self.bin("flumon-agent"), "run", "--config", str(ag["dir"] / "agent.toml"),
+                                  "--once", "--rerun", "--attempts", "3"], stdout=lf, stderr=lf)
+            with self.agent_lock:
+                self.agent_procs[code] = p
+            rc = p.wait()
+            with self.agent_lock:
+                self.agent_procs.pop(code, None)
+        ag["runs"] += 1
+        if rc == 0:
+            ag["done"].add(day)
+        else:
+            ag["fail"] += 1
+        return rc
+
+    def uploader(self, code):
+        days = self.agents[code]["days"]
+        i = 0
+        while not self.stop_uploads.is_set():
+            self.agent_once(code, days[i % len(days)])
+            i += 1
+            time.sleep(self.rng.uniform(0, 1))
+
+    def kill_an_agent(self):
+        with self.agent_lock:
+            procs = [p for p in self.agent_procs.values() if p.poll() is None]
+        if procs:
+            self.rng.choice(procs).send_signal(signal.SIGKILL)
+            self.fault("kill -9 flumon-agent")
+
+    # ---------------------------------------------------------------- faults
+    def kill_cycle(self, name):
+        s = self.svc[name]
+        time.sleep(self.rng.uniform(0.2, 3.0))
+        s.kill9()
+        self.fault(f"kill -9 {name}")
+        time.sleep(self.rng.uniform(0.0, 2.0))
+        s.start()
+
+    def link_down(self, secs):
+        """The receiver frozen (SIGSTOP): nothing is read from the link, the kernel drops what overflows."""
+        log(f"故障: 链路中断 {secs} s (link down: receiver frozen)")
+        self.svc["recv"].signal(signal.SIGSTOP)
+        time.sleep(secs)
+        self.svc["recv"].signal(signal.SIGCONT)
+        self.fault("link down")
+
+    def receiver_down(self, secs):
+        log(f"故障: 接收端停机 {secs} s (receiver down)")
+        self.svc["recv"].kill9()
+        time.sleep(secs)
+        self.svc["recv"].start()
+        self.fault("receiver down")
+
+    def clock_skew(self, name, offset, secs):
+        if not shutil.which("faketime"):
+            self.notes.append("时钟偏差故障未运行 (clock skew skipped: faketime not installed)")
+            return
+        log(f"故障: {name} 时钟偏差 {offset} (clock skew)")
+        s = self.svc[name]
+        s.kill9()
+        s.prefix = ["faketime", "-f", offset]
+        s.start()
+        time.sleep(secs)
+        s.kill9()
+        s.prefix = []
+        s.start()
+        self.fault(f"clock skew {offset} {name}")
+
+    def disk_full(self, secs):
+        if not self.tmpfs:
+            return
+        log(f"故障: DMZ 磁盘满 {secs} s (disk full)")
+        filler = self.W / "dmz" / "data" / "filler"
+        subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1M"], capture_output=True)
+        status = self.probe_upload()
+        self.disk_full_status = status
+        time.sleep(secs)
+        filler.unlink()
+        self.fault("disk full")
+        if not self.svc["dmz"].alive():
+            self.notes.append("DMZ 在磁盘满时退出, 已重启 (the DMZ exited on a full disk and was restarted)")
+            self.svc["dmz"].start()
+
+    def probe_upload(self):
+        """One direct upload with an agent's certificate and token; returns the HTTP status."""
+        code = next(iter(self.agents))
+        A = self.agents[code]["dir"]
+        day = self.agents[code]["days"][0]
+        f = self.W / "synth" / code / day / "visits.csv"
+        token = (A / "token").read_text().strip() if (A / "token").exists() else ""
+        r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "30",
+                            "--cacert", str(self.W / "dmz/ca/ca.pem"), "--cert", str(A / "agent.pem"),
+                            "--key", str(A / "agent.key"), "-H", f"Authorization: Bearer {token}",
+                            "-H", "Content-Type: text/csv", "--data-binary", f"@{f}",
+                            f"https://127.0.0.1:{self.pub}/api/v1/upload/visits"], capture_output=True, text=True)
+        return r.stdout.strip() or "no answer"
+
+    def spool_files(self):
+        """Duplicated, reordered and corrupt batch files in every spool folder."""
+        W = self.W
+        done = W / "transfer" / "spool" / "done"
+        inbound = W / "transfer" / "spool"
+        olds = sorted(done.glob("*.fbatch")) if done.exists() else []
+        for p in reversed(olds[-5:]):  # reordered duplicates of already ingested batches
+            shutil.copy(p, inbound / p.name)
+        if olds:
+            self.fault("duplicated + reordered batch files (intranet spool)")
+        junk = os.urandom(4096)
+        (W / "dmz" / "outbox" / "dmz-1-corrupt-campaign.fbatch").write_bytes(junk)
+        (inbound / "dmz-1-99999999999999999999.fbatch").write_bytes(junk)
+        ferry = W / "transfer" / "ferry"
+        ferry.mkdir(exist_ok=True)
+        (ferry / "dmz-1-99999999999999999998.fbatch").write_bytes(junk)
+        self.fault("corrupt file in every spool folder")
+
+    def campaign(self):
+        a = self.a
+        threads = [threading.Thread(target=self.uploader, args=(c,), daemon=True) for c in self.agents]
+        for t in threads:
+            t.start()
+        end = time.time() + a.minutes * 60
+        special = ["link", "recvdown", "skew_dmz", "skew_intranet", "disk", "spool"]
+        self.rng.shuffle(special)
+        cycle = 0
+        short = a.minutes < 5
+        while time.time() < end:
+            cycle += 1
+            victim = ["dmz", "send", "recv", "intranet", "agent"][cycle % 5]
+            if victim == "agent":
+                time.sleep(self.rng.uniform(0.5, 3))
+                self.kill_an_agent()
+            else:
+                self.kill_cycle(victim)
+            if special and cycle % 3 == 0:
+                f = special.pop()
+                if f == "link":
+                    self.link_down(15 if short else 120)
+                elif f == "recvdown":
+                    self.receiver_down(20 if short else 180)
+                elif f == "skew_dmz":
+                    self.clock_skew("dmz", "+10m", 10 if short else 60)
+                elif f == "skew_intranet":
+                    self.clock_skew("intranet", "-10m", 10 if short else 60)
+                elif f == "disk":
+                    self.disk_full(10 if short else 60)
+                elif f == "spool":
+                    self.spool_files()
+            time.sleep(self.rng.uniform(0.5, 2.0))
+        for f in special:  # whatever the time left did not reach
+            self.notes.append(f"未注入 (not reached in time): {f}")
+        self.stop_uploads.set()
+        for t in threads:
+            t.join(timeout=600)
+
+    # ---------------------------------------------------------------- drain and check
+    def drain(self):
+        log("排空: 停止故障, 每个前置机补传全部日期 (drain: every agent sends every day once more)")
+        for s in self.svc.values():
+            if not s.alive():
+                s.start()
+        wait_tcp(self.pub)
+        for code, ag in self.agents.items():
+            for day in ag["days"]:
+                for _ in range(5):
+                    if self.agent_once(code, day) == 0:
+                        break
+                    time.sleep(2)
+        self.expected_receipts = self.agent_receipts()
+        log(f"前置机持有回执 {len(self.expected_receipts)} (receipts held by agents); 等待内网 (waiting for the intranet)")
+        db = self.W / "intranet" / "data" / "intranet.db"
+        deadline = time.time() + self.a.drain_secs
+        resent_at = 0.0
+        since = self.started_ms
+        while time.time() < deadline:
+            have = self.intranet_receipts(db)
+            missing = set(self.expected_receipts) - have
+            if not missing:
+                break
+            if time.time() - resent_at > 45:  # the operator resends what may have been lost on the link
+                r = self.run(self.bin("flumon-transfer"), "resend", "--config", self.W / "transfer/send.toml",
+                             "--since", str(since), check=False)
+                self.notes.append(f"resend --since: {r.stdout.strip()[:120]}")
+                resent_at = time.time()
+            time.sleep(3)
+        time.sleep(5)  # let the last ingest commit
+        for s in self.svc.values():
+            s.stop()
+
+    def agent_receipts(self):
+        out = {}
+        for code, ag in self.agents.items():
+            r = self.run(self.bin("flumon-agent"), "receipts", "--config", ag["dir"] / "agent.toml")
+            for line in r.stdout.splitlines():
+                j = json.loads(line)
+                rc = j.get("receipt") or {}
+                rid = rc.get("receipt_id") if isinstance(rc, dict) else None
+                if rid and 200 <= int(j.get("status", 0)) < 300:
+                    out[rid] = (code, rc)
+        return out
+
+    @staticmethod
+    def intranet_receipts(db):
+        if not db.exists():
+            return set()
+        try:
+            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+            rows = con.execute("SELECT receipt_id FROM receipts").fetchall()
+            con.close()
+            return {r[0] for r in rows}
+        except sqlite3.Error:
+            return set()
+
+    def expected_keys(self):
+        """Distinct (type, JLID) per hospital over every row of every day uploaded."""
+        exp = {}
+        for code, ag in self.agents.items():
+            for day in ag["days"]:
+                for f in (self.W / "synth" / code / day).glob("*.csv"):
+                    ty = f.stem
+                    with open(f, newline="", encoding="utf-8-sig") as fh:
+                        for row in csv.DictReader(fh):
+                            if row.get("JLID"):
+                                exp.setdefault((code, ty), set()).add(row["JLID"])
+        return {k: len(v) for k, v in exp.items()}
+
+    def check(self):
+        W, ok = self.W, True
+        chk = self.run(self.bin("flumon-intranet"), "check", "--config", W / "intranet/intranet.toml", check=False)
+        c = json.loads(chk.stdout) if chk.stdout.strip() else {"records": {}, "mismatch_count": -1}
+        exp = self.expected_keys()
+        found_n = {}
+        for org, tys in c["records"].items():
+            for ty, n in tys.items():
+                found_n[(org, ty)] = n["live"] + n["deleted"]
+        ack = sum(exp.values())
+        found = sum(found_n.get(k, 0) for k in exp)
+        lost = sum(max(0, v - found_n.get(k, 0)) for k, v in exp.items())
+        dup = sum(max(0, found_n.get(k, 0) - v) for k, v in exp.items())
+        extra = sum(v for k, v in found_n.items() if k not in exp)
+        have = self.intranet_receipts(W / "intranet" / "data" / "intranet.db")
+        rc_missing = len(set(self.expected_receipts) - have)
+        rejected_rows = sum(rc.get("rejected", 0) for _, rc in self.expected_receipts.values())
+        rec = self.run(self.bin("flumon-transfer"), "reconcile", W / "transfer/send-journal.log",
+                       W / "transfer/recv-journal.log", check=False)
+        summary = rec.stdout.strip().splitlines()[-1] if rec.stdout.strip() else rec.stderr.strip()[-200:]
+        rows = [
+            ("faults injected", sum(self.faults.values())),
+            ("receipts held by agents", len(self.expected_receipts)),
+            ("receipts missing in the intranet (must be 0)", rc_missing),
+            ("records acknowledged (distinct natural keys)", ack),
+            ("records found in the intranet", found),
+            ("lost (must be 0)", lost),
+            ("duplicated (must be 0)", dup + extra),
+            ("rows rejected by the DMZ (clean data: 0)", rejected_rows),
+            ("rollup cells differing from recomputation (must be 0)", c.get("mismatch_count", -1)),
+            ("reconcile exit status (must be 0)", rec.returncode),
+        ]
+        ok = rc_missing == 0 and lost == 0 and dup + extra == 0 and c.get("mismatch_count") == 0 \
+            and rec.returncode == 0 and ack > 0
+        print("\n== 故障演练汇总 (fault campaign summary)")
+        for k, n in sorted(self.faults.items()):
+            print(f"  {k:<52} {n:>8}")
+        print("  " + "-" * 61)
+        for k, v in rows:
+            print(f"  {k:<52} {v:>8}")
+        print(f"  reconcile: {summary}")
+        if hasattr(self, "disk_full_status"):
+            print(f"  upload answer while the DMZ disk was full: HTTP {self.disk_full_status}")
+        for n in self.notes:
+            print(f"  note: {n}")
+        agents = ", ".join(f"{c[-6:]}: {a['runs']} runs / {a['fail']} failed" for c, a in self.agents.items())
+        print(f"  agents: {agents}")
+        print("  结果 (result): " + ("通过 PASS" if ok else "失败 FAIL") + f"   logs: {W / 'logs'}")
+        return ok
+
+    def cleanup(self):
+        for s in getattr(self, "svc", {}).values():
+            s.stop()
+        if self.tmpfs:
+            subprocess.run(["umount", "-l", str(self.W / "dmz" / "data")], capture_output=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", type=float, default=float(os.environ.get("FLUMON_CAMPAIGN_MINUTES", 10)))
+    ap.add_argument("--hospitals", type=int, default=3)
+    ap.add_argument("--uploads", type=int, default=4, help="daily upload folders per hospital (each 7 days)")
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--seed", type=int, default=20261126)
+    ap.add_argument("--work", default=str(ROOT / "target" / "campaign"))
+    ap.add_argument("--bin-dir", default=os.environ.get("FLUMON_BIN_DIR"))
+    ap.add_argument("--drain-secs", type=int, default=300)
+    ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--no-disk-full", action="store_true")
+    a = ap.parse_args()
+    c = Campaign(a)
+    c.started_ms = int(time.time() * 1000)
+    try:
+        c.setup()
+        log(f"故障演练开始, {a.minutes} 分钟 (campaign starts)")
+        c.campaign()
+        c.drain()
+        ok = c.check()
+    finally:
+        c.cleanup()
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
