@@ -377,3 +377,39 @@ async fn analyst_reads_are_journaled_without_figures() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(ev.as_array().unwrap().iter().filter(|e| e["kind"] == json!("access.read")).count(), 2);
 }
+
+#[tokio::test]
+async fn an_expired_password_must_be_changed_before_any_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path()).await;
+    let code = accounts::create_user(&st.db, &st.clock, "bj1", Role::Analyst, Some("110000")).await.unwrap();
+    let pw = "Alt-Passwort-2025";
+    let e = accounts::activate(&st.db, &st.clock, "bj1", &code, pw).await.unwrap();
+    let secret = totp::base32_decode(&e.totp_secret).unwrap();
+    let now = || u64::try_from(st.clock.now()).unwrap();
+    accounts::confirm(&st.db, &st.clock, "bj1", &code, &totp::code_at(&secret, now())).await.unwrap();
+    let uri = "/api/v1/indicators?from=2025-01-06&to=2025-01-12";
+    st.clock.advance(60);
+    let s = accounts::login(&st.db, &st.clock, "bj1", pw, &totp::code_at(&secret, now())).await.unwrap();
+    assert!(!s.password_expired);
+    assert_eq!(call(&st, "GET", uri, Some(&s.token), None).await.0, StatusCode::OK);
+    // 90 days later: the login says so, and nothing but /me, logout and the password change answers.
+    st.clock.advance(90 * 86_400);
+    let s = accounts::login(&st.db, &st.clock, "bj1", pw, &totp::code_at(&secret, now())).await.unwrap();
+    assert!(s.password_expired);
+    let t = Some(s.token.as_str());
+    let (status, body) = call(&st, "GET", uri, t, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body.to_string().contains("密码已超过 90 天"), "{body}");
+    assert_eq!(call(&st, "GET", "/api/v1/regions", t, None).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(call(&st, "GET", "/api/v1/me", t, None).await.0, StatusCode::OK);
+    // The data layer refuses as well (the web pages read through it).
+    let account =
+        flumon_intranet::indicators::Account { name: "bj1".into(), role: Role::Analyst, scope: Some("110000".into()) };
+    let authed = flumon_intranet::api::Authed { account, token: s.token.clone() };
+    assert!(flumon_intranet::api::data::scope_of(&st, &authed, &Default::default()).await.is_err());
+    let (status, body) =
+        call(&st, "POST", "/api/v1/auth/password", t, Some(json!({"old": pw, "new": "Neu-Passwort-2026!"}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(call(&st, "GET", uri, t, None).await.0, StatusCode::OK);
+}

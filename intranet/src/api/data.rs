@@ -78,6 +78,10 @@ async fn resolve_scope(st: &AppState, a: &Authed, code: &str) -> Result<Scoped> 
     if a.account.role != Role::Analyst {
         return Err(Error::Forbidden("该角色无权查看病例数据 (this role sees no case data)"));
     }
+    // The web pages reach data through here too: no data before an expired password is changed.
+    if crate::auth::accounts::password_expired(&st.db, &st.clock, &a.account.name).await? {
+        return Err(Error::Forbidden(super::PASSWORD_EXPIRED));
+    }
     let scope = Scope::resolve(&st.db, code).await?;
     Ok(scoped(&a.account, &scope)?)
 }

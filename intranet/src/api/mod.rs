@@ -3,7 +3,8 @@
 //! the router. Role checks are here; scope checks are `indicators::scoped`.
 //!
 //! ```text
-//!  request ─▶ Authed (Authorization: Bearer T | Cookie flumon_session=T [+ X-CSRF-Token on writes])
+//!  request ─▶ Authed (Authorization: Bearer T | Cookie flumon_session=T [+ X-CSRF-Token on writes];
+//!                     password older than 90 days ─▶ 403 except /auth/password, /auth/logout, /me)
 //!     ├─ /auth/*, /me ─────────────────────────── auth.rs
 //!     ├─ analyst:  /indicators /timeseries /regions /mem /nowcast /quality /drugs ─▶ data.rs ─▶ scoped()
 //!     ├─ sysadmin: /admin/users…                  ─▶ admin.rs
@@ -29,6 +30,9 @@ use crate::config::JournalSource;
 use crate::db::Db;
 use crate::indicators::{Account, Role};
 use crate::{Error, Result};
+
+/// The refusal while a password is older than 90 days.
+pub const PASSWORD_EXPIRED: &str = "密码已超过 90 天未修改，请先修改密码 (password expired: change it first)";
 
 /// The session cookie.
 pub const COOKIE: &str = "flumon_session";
@@ -91,6 +95,12 @@ impl FromRequestParts<AppState> for Authed {
             if !bool::from(subtle::ConstantTimeEq::ct_eq(sent.as_bytes(), csrf.as_bytes())) || csrf.is_empty() {
                 return Err(Error::Forbidden("CSRF 校验失败 (CSRF check failed)"));
             }
+        }
+        // LEVEL3: a password older than 90 days must be changed before anything else.
+        let path = parts.uri.path();
+        let allowed = ["/auth/password", "/auth/logout", "/me"].iter().any(|p| path.ends_with(p));
+        if !allowed && crate::auth::accounts::password_expired(&state.db, &state.clock, &account.name).await? {
+            return Err(Error::Forbidden(PASSWORD_EXPIRED));
         }
         Ok(Authed { account, token })
     }

@@ -86,7 +86,7 @@ pub async fn create_user(db: &Db, clock: &Clock, name: &str, role: Role, scope: 
     let done = sqlx::query(
         "INSERT INTO users (name, role, scope, password_hash, totp_secret, activation_hash, failed, locked_until, \
          password_changed, history, disabled, created, totp_step, activation_expires) \
-         VALUES ($1, $2, $3, NULL, NULL, $4, 0, 0, 0, '[]', 0, $5, 0, $6) ON CONFLICT (name) DO NOTHING",
+         VALUES ($1, $2, $3, NULL, NULL, $4, 0, 0, $5, '[]', 0, $5, 0, $6) ON CONFLICT (name) DO NOTHING",
     )
     .bind(name)
     .bind(role.as_str())
@@ -383,6 +383,16 @@ pub async fn authenticate(db: &Db, clock: &Clock, token: &str) -> Result<Option<
     let account =
         Account { name: row.try_get(2)?, role: Role::parse(&row.try_get::<String, _>(3)?)?, scope: row.try_get(4)? };
     Ok(Some((account, row.try_get(1)?)))
+}
+
+/// Whether the account's password is older than LEVEL3's 90 days (it must be changed before
+/// anything else is read). Unknown accounts count as expired.
+pub async fn password_expired(db: &Db, clock: &Clock, name: &str) -> Result<bool> {
+    let changed: Option<i64> = sqlx::query_scalar("SELECT password_changed FROM users WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(changed.is_none_or(|c| password::expired(c, clock.now())))
 }
 
 /// Ends a session.
