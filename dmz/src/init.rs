@@ -7,6 +7,7 @@
 //!  DIR/keys/link.key                SM4 link key (batches)          keys/link-mac.key  HMAC-SM3, key id 1
 //!  DIR/keys/dmz-sign.pem, .pub.pem  SM2 signing key (batches, journal, manifests)
 //!  DIR/keys/person.key, pseudonym.key   32-byte HMAC keys of desensitisation
+//!  DIR/keys/release-sign.pem, .pub.pem   SM2 release key (下载中心; copy of the public key in data/downloads/)
 //!  DIR/keys/vault.pub.pem           the vault's SM2 PUBLIC key (copied from --vault-pubkey)
 //!  DIR/vault-DEMO-ONLY/             without --vault-pubkey: a vault key pair for local use only
 //!  DIR/operator/operator.token, operator.pem, operator.key   admin listener operator credentials
@@ -94,6 +95,15 @@ pub fn init(dir: &Path, vault_pubkey: Option<&Path>) -> Result<InitReport> {
     let sign = Sm2PrivateKey::generate()?;
     sign.save(&at(&paths.sign_key))?;
     sign.public_key().save(&at(&paths.sign_pub))?;
+
+    // release signing key (下载中心): signs the agent program published by deploy/release-agent.sh;
+    // its public key is also put where the download center serves it
+    let release = Sm2PrivateKey::generate()?;
+    release.save(&dir.join(crate::web::downloads::RELEASE_KEY))?;
+    release.public_key().save(&dir.join(crate::web::downloads::RELEASE_PUB))?;
+    let served = dir.join(&paths.data_dir).join(crate::web::downloads::DIR);
+    std::fs::create_dir_all(&served)?;
+    release.public_key().save(&served.join(crate::web::downloads::PUB_NAME))?;
 
     // desensitisation keys
     write_new_hex32(&at(&paths.person_key))?;

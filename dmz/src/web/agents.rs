@@ -43,7 +43,7 @@ fn agents_page(state: &AppState, h: &HospitalUser, shown: Option<Markup>) -> Web
         div.card {
             h3 { "前置机客户端证书" }
             @if hosp.certs.is_empty() {
-                div.empty { "尚无证书。生成注册码后, 在前置机上运行 flumon-agent enroll。" }
+                div.empty { "尚无证书。生成注册码后, 在前置机上运行 flumon-agent enroll --dmz <DMZ 地址> --uscc <本院代码> --code <注册码> --ca ca.pem --config-dir <配置目录>。" }
             } @else {
                 table.t {
                     tr { th { "证书指纹 (SM3)" } th { "签发时间" } th { "方式" } th { "状态" } }
@@ -93,6 +93,13 @@ pub async fn page_handler(State(state): State<AppState>, h: HospitalUser) -> Web
     agents_page(&state, &h, None)
 }
 
+/// The enrolment command with the flags `flumon-agent enroll` takes (agent/src/main.rs).
+pub fn enroll_command(public_url: &str, uscc: &str, code: &str) -> String {
+    format!(
+        "flumon-agent enroll --dmz {public_url} --uscc {uscc} --code {code} --ca ca.pem --config-dir /etc/flumon-agent"
+    )
+}
+
 fn once(title: &str, value: &str, note: &str) -> Markup {
     html! {
         div.card {
@@ -108,8 +115,9 @@ fn once(title: &str, value: &str, note: &str) -> Markup {
 pub async fn enrol_code(State(state): State<AppState>, h: HospitalUser, CsrfForm(_): CsrfForm<Empty>) -> WebResult {
     let code = zeroize::Zeroizing::new(hospitals::new_enrol_code(&state, &h.code).await?);
     state.audit("web.agent_enrol_code", serde_json::json!({"account": h.user.username(), "hospital": h.code})).await?;
-    let shown =
-        once("注册码", &code, "在前置机上运行: flumon-agent enroll --code <注册码> (24 小时内有效, 只能使用一次)");
+    let url = super::settings(&state)?.public_url;
+    let cmd = enroll_command(&url, &h.code, &code);
+    let shown = once("注册码", &code, &format!("在前置机上运行 (24 小时内有效, 只能使用一次): {cmd}"));
     agents_page(&state, &h, Some(shown))
 }
 

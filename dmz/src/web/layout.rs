@@ -58,6 +58,8 @@ fn nav_items(realm: Realm, signed_in: bool) -> Vec<(&'static str, &'static str)>
             ("/hospital/upload", "上传数据"),
             ("/hospital/receipts", "上报历史"),
             ("/hospital/calendar", "上报日历"),
+            ("/hospital/figures", "本院监测"),
+            ("/hospital/downloads", "下载中心"),
             ("/hospital/agents", "前置机管理"),
             ("/account/password", "修改密码"),
         ],

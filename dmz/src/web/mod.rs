@@ -7,7 +7,7 @@
 //!   /  /apply  /apply/status  /apply/form                /review  /review/done  /review/{no}
 //!   /login  /logout  /activate/{t}  /account/password    /review/{no}/scan/{slot}  …/approve …/reject
 //!   /hospital/upload  /hospital/receipts[/{id}[/errors.csv]]   /login /logout /activate/{t} /account/password
-//!   /hospital/calendar  /hospital/agents[/…]
+//!   /hospital/calendar  /hospital/agents[/…]  /hospital/figures[.xlsx|/{table}.csv]  /hospital/downloads[/…]
 //!  both: guard layer (extract.rs) ─▶ handlers ─▶ accounts · sessions · applications (sled web_*)
 //! ```
 //!
@@ -42,7 +42,9 @@ pub mod applications;
 pub mod auth;
 pub mod calendar;
 pub mod csrf;
+pub mod downloads;
 pub mod extract;
+pub mod figures;
 pub mod hospital;
 pub mod layout;
 pub mod mail_text;
@@ -116,6 +118,13 @@ pub fn public_router() -> Router<AppState> {
         .route("/hospital/receipts/{id}", get(hospital::receipt))
         .route("/hospital/receipts/{id}/errors.csv", get(hospital::errors_csv))
         .route("/hospital/calendar", get(calendar::page_handler))
+        .route("/hospital/figures", get(figures::page_handler))
+        .route("/hospital/figures.xlsx", get(figures::xlsx_handler))
+        .route("/hospital/figures/{file}", get(figures::csv_handler))
+        .route("/hospital/downloads", get(downloads::page_handler))
+        .route("/hospital/downloads/file/{name}", get(downloads::file))
+        .route("/hospital/downloads/doc/{id}", get(downloads::doc))
+        .route("/hospital/downloads/img/{name}", get(downloads::img))
         .route("/hospital/agents", get(agents::page_handler))
         .route("/hospital/agents/enrol-code", post(agents::enrol_code))
         .route("/hospital/agents/token", post(agents::token))
