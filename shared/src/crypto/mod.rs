@@ -41,7 +41,7 @@ pub use segmented::{
     SegmentLimits, open, open_with_limits, seal, seal_with_segment_size,
 };
 pub use sm2key::{SM2_DIST_ID, SM2_SIGNATURE_LEN, Sm2PrivateKey, Sm2PublicKey, Sm2Signature};
-pub use sm3_hmac::{HmacSm3Key, MAC_LANES};
+pub use sm3_hmac::HmacSm3Key;
 pub use sm4gcm::{GCM_NONCE_LEN, GCM_TAG_LEN, sm4_decrypt_block, sm4_encrypt_block, sm4_gcm_open, sm4_gcm_seal};
 
 use ring::rand::{SecureRandom, SystemRandom};

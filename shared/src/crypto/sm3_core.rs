@@ -1,12 +1,10 @@
 //! SM3 (GB/T 32905) compression, flumon's own: fully unrolled rounds with the
 //! rotated constants T_j <<< j precomputed, the message schedule expanded on
-//! the fly in a 16-word ring, and one generic body that runs either on one
-//! `u32` (a single stream) or on [`Lanes`] of several independent messages at
-//! once (equal-length datagram MACs), which the compiler turns into SIMD.
+//! the fly in a 16-word ring, the eight working words renamed round by round
+//! instead of shifted, and the HMAC pads folded in once (sm3_hmac.rs).
 //!
 //! ```text
-//!   bytes ─▶ Sm3State::update ─▶ 64-byte blocks ─▶ compress::<u32>        ─▶ finalize (padding) ─▶ [u8; 32]
-//!   L messages of one length ─▶ digest_lanes ─▶ blocks transposed ─▶ compress::<Lanes<L>> ─▶ L digests
+//!   bytes ─▶ Sm3State::update ─▶ 64-byte blocks ─▶ compress ─▶ finalize (padding) ─▶ [u8; 32]
 //! ```
 //! Pure safe Rust; checked against the GB/T 32905 vectors and, by proptest,
 //! against the `sm3` crate (see sm3_tests.rs).
@@ -29,105 +27,24 @@ const T: [u32; 64] = [
     0x3d43cec5,
 ];
 
-/// A 32-bit word, or several side by side.
-pub(crate) trait Word: Copy {
-    fn splat(v: u32) -> Self;
-    fn add(self, o: Self) -> Self;
-    fn xor(self, o: Self) -> Self;
-    fn and(self, o: Self) -> Self;
-    fn or(self, o: Self) -> Self;
-    fn rotl(self, n: u32) -> Self;
-}
-
-impl Word for u32 {
-    #[inline(always)]
-    fn splat(v: u32) -> Self {
-        v
-    }
-    #[inline(always)]
-    fn add(self, o: Self) -> Self {
-        self.wrapping_add(o)
-    }
-    #[inline(always)]
-    fn xor(self, o: Self) -> Self {
-        self ^ o
-    }
-    #[inline(always)]
-    fn and(self, o: Self) -> Self {
-        self & o
-    }
-    #[inline(always)]
-    fn or(self, o: Self) -> Self {
-        self | o
-    }
-    #[inline(always)]
-    fn rotl(self, n: u32) -> Self {
-        self.rotate_left(n)
-    }
-}
-
-/// `L` words of `L` independent messages (lane `l` = message `l`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Lanes<const L: usize>(pub [u32; L]);
-
-impl<const L: usize> Lanes<L> {
-    #[inline(always)]
-    fn zip(mut self, o: Self, f: impl Fn(u32, u32) -> u32) -> Self {
-        for (x, y) in self.0.iter_mut().zip(o.0) {
-            *x = f(*x, y);
-        }
-        self
-    }
-}
-
-impl<const L: usize> Word for Lanes<L> {
-    #[inline(always)]
-    fn splat(v: u32) -> Self {
-        Lanes([v; L])
-    }
-    #[inline(always)]
-    fn add(self, o: Self) -> Self {
-        self.zip(o, u32::wrapping_add)
-    }
-    #[inline(always)]
-    fn xor(self, o: Self) -> Self {
-        self.zip(o, |a, b| a ^ b)
-    }
-    #[inline(always)]
-    fn and(self, o: Self) -> Self {
-        self.zip(o, |a, b| a & b)
-    }
-    #[inline(always)]
-    fn or(self, o: Self) -> Self {
-        self.zip(o, |a, b| a | b)
-    }
-    #[inline(always)]
-    fn rotl(mut self, n: u32) -> Self {
-        for x in &mut self.0 {
-            *x = x.rotate_left(n);
-        }
-        self
-    }
+#[inline(always)]
+fn p0(x: u32) -> u32 {
+    x ^ x.rotate_left(9) ^ x.rotate_left(17)
 }
 
 #[inline(always)]
-fn p0<W: Word>(x: W) -> W {
-    x.xor(x.rotl(9)).xor(x.rotl(17))
-}
-
-#[inline(always)]
-fn p1<W: Word>(x: W) -> W {
-    x.xor(x.rotl(15)).xor(x.rotl(23))
+fn p1(x: u32) -> u32 {
+    x ^ x.rotate_left(15) ^ x.rotate_left(23)
 }
 
 /// One SM3 compression of the 16 message words `x` into `state`.
 #[inline(always)]
-pub(crate) fn compress<W: Word>(state: &mut [W; 8], mut x: [W; 16]) {
+pub(crate) fn compress(state: &mut [u32; 8], mut x: [u32; 16]) {
     let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = *state;
     // W_k = P1(W_k-16 ^ W_k-9 ^ W_k-3 <<< 15) ^ W_k-13 <<< 7 ^ W_k-6, written over W_k-16
     macro_rules! expand {
         ($x:ident, $k:literal, $k9:literal, $k3:literal, $k13:literal, $k6:literal) => {{
-            let v = p1($x[$k].xor($x[$k9]).xor($x[$k3].rotl(15))).xor($x[$k13].rotl(7)).xor($x[$k6]);
+            let v = p1($x[$k] ^ $x[$k9] ^ $x[$k3].rotate_left(15)) ^ $x[$k13].rotate_left(7) ^ $x[$k6];
             $x[$k] = v;
             v
         }};
@@ -135,7 +52,7 @@ pub(crate) fn compress<W: Word>(state: &mut [W; 8], mut x: [W; 16]) {
     // W_65..W_67: used once, not stored (W_64 is, for W_67)
     macro_rules! expand_last {
         ($x:ident, $k:literal, $k9:literal, $k3:literal, $k13:literal, $k6:literal) => {
-            p1($x[$k].xor($x[$k9]).xor($x[$k3].rotl(15))).xor($x[$k13].rotl(7)).xor($x[$k6])
+            p1($x[$k] ^ $x[$k9] ^ $x[$k3].rotate_left(15)) ^ $x[$k13].rotate_left(7) ^ $x[$k6]
         };
     }
     // rounds 0..16: FF = GG = x ^ y ^ z
@@ -143,13 +60,13 @@ pub(crate) fn compress<W: Word>(state: &mut [W; 8], mut x: [W; 16]) {
         ($a:ident, $b:ident, $c:ident, $d:ident, $e:ident, $f:ident, $g:ident, $h:ident, $t:expr, $w:expr, $w4:expr) => {{
             let w = $w;
             let w4 = $w4;
-            let a12 = $a.rotl(12);
-            let ss1 = a12.add($e).add(W::splat($t)).rotl(7);
-            let ss2 = ss1.xor(a12);
-            $d = $a.xor($b).xor($c).add($d).add(ss2).add(w.xor(w4));
-            $h = $e.xor($f).xor($g).add($h).add(ss1).add(w);
-            $b = $b.rotl(9);
-            $f = $f.rotl(19);
+            let a12 = $a.rotate_left(12);
+            let ss1 = a12.wrapping_add($e).wrapping_add($t).rotate_left(7);
+            let ss2 = ss1 ^ a12;
+            $d = ($a ^ $b ^ $c).wrapping_add($d).wrapping_add(ss2).wrapping_add(w ^ w4);
+            $h = ($e ^ $f ^ $g).wrapping_add($h).wrapping_add(ss1).wrapping_add(w);
+            $b = $b.rotate_left(9);
+            $f = $f.rotate_left(19);
             $h = p0($h);
         }};
     }
@@ -158,15 +75,15 @@ pub(crate) fn compress<W: Word>(state: &mut [W; 8], mut x: [W; 16]) {
         ($a:ident, $b:ident, $c:ident, $d:ident, $e:ident, $f:ident, $g:ident, $h:ident, $t:expr, $w:expr, $w4:expr) => {{
             let w = $w;
             let w4 = $w4;
-            let a12 = $a.rotl(12);
-            let ss1 = a12.add($e).add(W::splat($t)).rotl(7);
-            let ss2 = ss1.xor(a12);
-            let ff = $a.and($b).or($a.or($b).and($c));
-            let gg = $f.xor($g).and($e).xor($g);
-            $d = ff.add($d).add(ss2).add(w.xor(w4));
-            $h = gg.add($h).add(ss1).add(w);
-            $b = $b.rotl(9);
-            $f = $f.rotl(19);
+            let a12 = $a.rotate_left(12);
+            let ss1 = a12.wrapping_add($e).wrapping_add($t).rotate_left(7);
+            let ss2 = ss1 ^ a12;
+            let ff = ($a & $b) | (($a | $b) & $c);
+            let gg = (($f ^ $g) & $e) ^ $g;
+            $d = ff.wrapping_add($d).wrapping_add(ss2).wrapping_add(w ^ w4);
+            $h = gg.wrapping_add($h).wrapping_add(ss1).wrapping_add(w);
+            $b = $b.rotate_left(9);
+            $f = $f.rotate_left(19);
             $h = p0($h);
         }};
     }
@@ -236,7 +153,7 @@ pub(crate) fn compress<W: Word>(state: &mut [W; 8], mut x: [W; 16]) {
     r2!(b, c, d, a, f, g, h, e, T[63], x[15], expand_last!(x, 3, 10, 0, 6, 13));
     let out = [a, b, c, d, e, f, g, h];
     for (s, v) in state.iter_mut().zip(out) {
-        *s = s.xor(v);
+        *s ^= v;
     }
 }
 
@@ -344,68 +261,4 @@ impl Sm3State {
         last.zeroize();
         to_bytes(&self.h)
     }
-}
-
-/// SM3 of `L` messages of the same length at once, each continuing from its
-/// chaining value in `start` after `prefix` bytes (a multiple of 64; 0 and
-/// [`IV`] for a plain digest). `None` if the lengths differ.
-pub(crate) fn digest_lanes<const L: usize>(
-    start: &[[u32; 8]; L],
-    prefix: u64,
-    msgs: &[&[u8]; L],
-) -> Option<[[u8; 32]; L]> {
-    let n = msgs.first().map_or(0, |m| m.len());
-    if msgs.iter().any(|m| m.len() != n) {
-        return None;
-    }
-    let mut st: [Lanes<L>; 8] = [Lanes([0; L]); 8];
-    for (l, s) in start.iter().enumerate() {
-        for (w, v) in st.iter_mut().zip(s) {
-            if let Some(slot) = w.0.get_mut(l) {
-                *slot = *v;
-            }
-        }
-    }
-    let split = msgs.map(|m| m.as_chunks::<64>());
-    let mut iters = split.map(|(blocks, _)| blocks.iter());
-    while let Some(x) = next_transposed(&mut iters) {
-        compress(&mut st, x);
-    }
-    let total = prefix.wrapping_add(n as u64);
-    let pads = split.map(|(_, tail)| pad(tail, total));
-    let used = pads.first().map_or(1, |p| p.1);
-    let mut bufs = pads.map(|p| p.0);
-    let mut tail_iters = bufs.each_ref().map(|b| b.as_chunks::<64>().0.iter().take(used));
-    while let Some(x) = next_transposed(&mut tail_iters) {
-        compress(&mut st, x);
-    }
-    bufs.zeroize();
-    let mut out = [[0u8; 32]; L];
-    for (l, o) in out.iter_mut().enumerate() {
-        let mut h = [0u32; 8];
-        for (d, w) in h.iter_mut().zip(&st) {
-            *d = w.0.get(l).copied().unwrap_or_default();
-        }
-        *o = to_bytes(&h);
-        h.zeroize();
-    }
-    for w in &mut st {
-        w.0.zeroize();
-    }
-    Some(out)
-}
-
-/// The next block of every lane, transposed into lane words; `None` when any lane has no more.
-#[inline(always)]
-fn next_transposed<'a, const L: usize, I: Iterator<Item = &'a [u8; 64]>>(iters: &mut [I; L]) -> Option<[Lanes<L>; 16]> {
-    let mut x = [Lanes([0u32; L]); 16];
-    for (l, it) in iters.iter_mut().enumerate() {
-        let w = words(it.next()?);
-        for (xi, v) in x.iter_mut().zip(w) {
-            if let Some(slot) = xi.0.get_mut(l) {
-                *slot = v;
-            }
-        }
-    }
-    Some(x)
 }

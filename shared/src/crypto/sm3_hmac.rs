@@ -1,19 +1,15 @@
 //! HMAC-SM3 (RFC 2104) on flumon's own SM3, with the key folded into two
 //! chaining values once ([`HmacSm3Key`]), so a MAC costs only the message
-//! blocks plus two; equal-length messages (datagrams) go [`MAC_LANES`] at a time.
+//! blocks plus two.
 //!
 //! ```text
 //!   key ─▶ K0 (64 B) ─▶ compress(IV, K0 ^ ipad) = inner,  compress(IV, K0 ^ opad) = outer
 //!   msg ─▶ SM3 from inner (prefix 64) ─▶ d ─▶ SM3 from outer (prefix 64) ─▶ tag
-//!   msgs[..] ─▶ groups of MAC_LANES of one length ─▶ digest_lanes (inner, then outer) ─▶ tags
 //! ```
 
 use zeroize::Zeroize;
 
-use super::sm3_core::{IV, Sm3State, compress_blocks, digest_lanes};
-
-/// Messages MACed side by side by [`HmacSm3Key::mac_many`].
-pub const MAC_LANES: usize = 4;
+use super::sm3_core::{IV, Sm3State, compress_blocks};
 
 /// An HMAC-SM3 key, ready to MAC. Zeroized on drop, never printed.
 #[derive(Clone)]
@@ -76,24 +72,8 @@ impl HmacSm3Key {
         self.mac_parts(&[data])
     }
 
-    /// The tags of [`MAC_LANES`] messages of the same length, computed side by
-    /// side; `None` if their lengths differ.
-    pub fn mac_lanes(&self, msgs: &[&[u8]; MAC_LANES]) -> Option<[[u8; 32]; MAC_LANES]> {
-        let inner = digest_lanes(&[self.inner; MAC_LANES], 64, msgs)?;
-        let refs = inner.each_ref().map(|d| d.as_slice());
-        digest_lanes(&[self.outer; MAC_LANES], 64, &refs)
-    }
-
-    /// Appends the tag of every message of `msgs` to `out`, in order: groups of
-    /// [`MAC_LANES`] of one length side by side, the rest one at a time.
+    /// Appends the tag of every message of `msgs` to `out`, in order.
     pub fn mac_many(&self, msgs: &[&[u8]], out: &mut Vec<[u8; 32]>) {
-        let (groups, rest) = msgs.as_chunks::<MAC_LANES>();
-        for g in groups {
-            match self.mac_lanes(g) {
-                Some(tags) => out.extend(tags),
-                None => out.extend(g.iter().map(|m| self.mac(m))),
-            }
-        }
-        out.extend(rest.iter().map(|m| self.mac(m)));
+        out.extend(msgs.iter().map(|m| self.mac(m)));
     }
 }

@@ -1,12 +1,12 @@
 //! flumon's SM3 / HMAC-SM3 against the GB/T 32905 vectors, and by proptest
-//! against the `sm3` and `hmac` crates (random lengths, splits, keys, lanes).
+//! against the `sm3` and `hmac` crates (random lengths, splits, keys).
 
 use ::sm3::{Digest, Sm3};
 use hmac::{Hmac, KeyInit, Mac};
 use proptest::prelude::*;
 
-use super::sm3_core::{IV, Sm3State, digest_lanes};
-use super::{HmacSm3Key, MAC_LANES, Sm3Hasher, hmac_sm3, sm3};
+use super::sm3_core::{IV, Sm3State};
+use super::{HmacSm3Key, Sm3Hasher, hmac_sm3, sm3};
 
 fn reference(data: &[u8]) -> [u8; 32] {
     Sm3::digest(data).into()
@@ -38,26 +38,11 @@ fn padding_boundaries_match_the_crate() {
 }
 
 #[test]
-fn lanes_pad_like_one_stream() {
-    let data: Vec<u8> = (0..1000u32).map(|i| (i * 13 + 1) as u8).collect();
-    for n in [0, 1, 55, 56, 63, 64, 65, 120, 128, 1000 - 3] {
-        let msgs: [&[u8]; 4] = [&data[..n], &data[1..n + 1], &data[2..n + 2], &data[3..n + 3]];
-        let got = digest_lanes(&[IV; 4], 0, &msgs).unwrap();
-        for (g, m) in got.iter().zip(msgs) {
-            assert_eq!(*g, reference(m), "length {n}");
-        }
-    }
-    let uneven: [&[u8]; 2] = [&data[..10], &data[..11]];
-    assert!(digest_lanes(&[IV; 2], 0, &uneven).is_none());
-}
-
-#[test]
 fn hmac_long_key_and_many() {
     let key = [0x42u8; 100];
     assert_eq!(hmac_sm3(&key, b"abc"), reference_hmac(&key, b"abc"));
     let k = HmacSm3Key::new(b"link");
     let data: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
-    // 9 equal datagrams, then mixed lengths: both the lane and the one-by-one paths
     let mut msgs: Vec<&[u8]> = data.chunks(500).take(9).collect();
     msgs.extend([&data[..3], &data[..64], &data[..1], &data[..64], &data[..200]]);
     let mut out = Vec::new();
@@ -92,19 +77,6 @@ proptest! {
     fn hmac_matches_the_crate(key in proptest::collection::vec(any::<u8>(), 0..150),
                               data in proptest::collection::vec(any::<u8>(), 0..1600)) {
         prop_assert_eq!(hmac_sm3(&key, &data), reference_hmac(&key, &data));
-    }
-
-    #[test]
-    fn hmac_lanes_match_the_crate(key in proptest::collection::vec(any::<u8>(), 0..80),
-                                  len in 0usize..1600, seed in any::<u8>()) {
-        let bufs: Vec<Vec<u8>> = (0..MAC_LANES)
-            .map(|l| (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed).wrapping_add(l as u8)).collect())
-            .collect();
-        let msgs: [&[u8]; MAC_LANES] = std::array::from_fn(|l| bufs[l].as_slice());
-        let tags = HmacSm3Key::new(&key).mac_lanes(&msgs).unwrap();
-        for (t, m) in tags.iter().zip(msgs) {
-            prop_assert_eq!(*t, reference_hmac(&key, m));
-        }
     }
 
     #[test]
