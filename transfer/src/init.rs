@@ -107,6 +107,7 @@ pub fn init(dmz_dir: &Path, out: &Path, port: u16) -> Result<InitReport> {
         journal: "send-journal.log".into(),
         journal_key: "keys/send-journal.pem".into(),
         dmz_public_key: d.sign_pub.clone(),
+        check_signatures: false,
         mac_key: d.mac_key.clone(),
         retention_days: 7,
         max_batch_bytes: 272 << 20,

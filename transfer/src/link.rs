@@ -6,6 +6,7 @@
 //! ```text
 //!  send ─▶ LinkTx ─ UdpTx (send_to only) ══ diode ══▶ UdpRx (recv only) ─ LinkRx ─▶ recv
 //!          └ Impaired<LinkTx>: drops, duplicates, reorders (tests, bench)
+//!  UdpRx::recv_many: up to RecvBatch::SLOTS datagrams per system call (recvmmsg)
 //! ```
 
 use std::io;
@@ -27,6 +28,43 @@ pub trait LinkRx: Send {
     /// Receives one datagram into `buf`; `Ok(None)` after a short timeout
     /// (so the caller can do its periodic work).
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>>;
+
+    /// Receives one or more datagrams into `batch` (waits as [`LinkRx::recv`]
+    /// for the first, takes only what is already queued after it); returns
+    /// how many, 0 after the timeout.
+    fn recv_many(&mut self, batch: &mut RecvBatch) -> io::Result<usize> {
+        batch.lens.clear();
+        let Some(slot) = batch.buf.get_mut(..batch.slot) else { return Ok(0) };
+        if let Some(n) = self.recv(slot)? {
+            batch.lens.push(n);
+        }
+        Ok(batch.lens.len())
+    }
+}
+
+/// Room for several received datagrams: `SLOTS` slots of `slot` bytes.
+#[derive(Debug)]
+pub struct RecvBatch {
+    buf: Vec<u8>,
+    slot: usize,
+    lens: Vec<usize>,
+}
+
+impl RecvBatch {
+    /// Datagrams taken per call.
+    pub const SLOTS: usize = 32;
+
+    /// Slots of `slot` bytes each: the longest datagram accepted plus one, so
+    /// that a longer one, cut to the slot, is still seen as too long.
+    pub fn new(slot: usize) -> Self {
+        let slot = slot.max(1);
+        RecvBatch { buf: vec![0; slot * Self::SLOTS], slot, lens: Vec::with_capacity(Self::SLOTS) }
+    }
+
+    /// The datagrams received by the last call.
+    pub fn datagrams(&self) -> impl Iterator<Item = &[u8]> {
+        self.buf.chunks(self.slot).zip(&self.lens).map(|(s, &n)| s.get(..n).unwrap_or_default())
+    }
 }
 
 impl<T: LinkTx + ?Sized> LinkTx for Box<T> {
@@ -38,6 +76,9 @@ impl<T: LinkTx + ?Sized> LinkTx for Box<T> {
 impl<T: LinkRx + ?Sized> LinkRx for Box<T> {
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         (**self).recv(buf)
+    }
+    fn recv_many(&mut self, batch: &mut RecvBatch) -> io::Result<usize> {
+        (**self).recv_many(batch)
     }
 }
 
@@ -126,6 +167,27 @@ impl LinkRx for UdpRx {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// One recvmmsg: blocks (up to the read timeout) for the first datagram,
+    /// then takes what is queued behind it (MSG_WAITFORONE).
+    fn recv_many(&mut self, batch: &mut RecvBatch) -> io::Result<usize> {
+        use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg};
+        use std::os::fd::AsRawFd;
+        batch.lens.clear();
+        let fd = self.sock.as_raw_fd();
+        let mut slices: Vec<[io::IoSliceMut<'_>; 1]> =
+            batch.buf.chunks_mut(batch.slot).map(|s| [io::IoSliceMut::new(s)]).collect();
+        // (nix's headers hold raw pointers and are not Send: made per call, a few hundred bytes)
+        let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(slices.len(), None);
+        match recvmmsg(fd, &mut headers, slices.iter_mut(), MsgFlags::MSG_WAITFORONE, None) {
+            // a datagram longer than a slot arrives cut to the slot, which is one byte
+            // longer than the longest accepted: the length check drops it
+            Ok(results) => batch.lens.extend(results.map(|r| r.bytes)),
+            Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(io::Error::from(e)),
+        }
+        Ok(batch.lens.len())
     }
 }
 

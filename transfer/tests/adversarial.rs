@@ -73,31 +73,41 @@ fn a_batch_with_a_bad_signature_is_quarantined_and_reconcile_says_altered() {
     env.write_batch_with(2, &filler(2, 5_000), &forger);
     env.write_batches([3], 5_000);
     let recv = start_recv(env.recv_config(), "127.0.0.1:0");
-    // a sender that trusts the forger (the receiver does not)
+    // a sender that checks signatures itself (check_signatures) and trusts the forger (the receiver does not)
     let mut cfg = env.send_config(recv.addr, 1);
     cfg.dmz_public_key = forger.public_key().clone();
+    cfg.check_signatures = true;
     let (sum, _) = send_once(cfg, no_loss(), 1);
     assert_eq!(sum.batches_sent, 1, "the sender itself refuses batches 1 and 3: {sum:?}");
     assert_eq!(sum.refused, 2);
-    // and a correctly configured sender sends 1 and 3 (2 is already sent, in its state)
+    // and a sender with the default settings sends 1 and 3 (2 is already sent, in its state)
     let (sum, _) = send_once(env.send_config(recv.addr, 1), no_loss(), 2);
     assert_eq!((sum.batches_sent, sum.refused), (2, 0));
     assert!(wait_for(10, || env.spooled() == vec![1, 3]));
     assert!(wait_for(10, || env.quarantined().iter().any(|n| n.ends_with(".reason.json"))));
+    // by default the sender leaves signatures to the receiver: forged batch 4 goes out and is quarantined there
+    env.write_batch_with(4, &filler(4, 5_000), &forger);
+    let (sum, _) = send_once(env.send_config(recv.addr, 1), no_loss(), 3);
+    assert_eq!((sum.batches_sent, sum.refused), (1, 0));
+    assert!(wait_for(10, || env.quarantined().iter().filter(|n| n.ends_with(".reason.json")).count() == 2));
     let rs = recv.finish();
-    assert_eq!((rs.received, rs.rejected), (2, 1));
-    let reason = env.quarantined().into_iter().find(|n| n.ends_with(".reason.json")).unwrap();
-    let reason = std::fs::read_to_string(env.p(&format!("quarantine/{reason}"))).unwrap();
-    assert!(reason.contains("signature"), "{reason}");
+    assert_eq!((rs.received, rs.rejected), (2, 2));
+    assert_eq!(env.spooled(), vec![1, 3]);
+    for reason in env.quarantined().into_iter().filter(|n| n.ends_with(".reason.json")) {
+        let reason = std::fs::read_to_string(env.p(&format!("quarantine/{reason}"))).unwrap();
+        assert!(reason.contains("signature"), "{reason}");
+    }
     let rj = journal(&env.p("recv-journal.log"), &recv_pub());
-    assert_eq!(kinds(&rj, "batch.rejected").len(), 1);
+    assert_eq!(kinds(&rj, "batch.rejected").len(), 2);
     let sj = journal(&env.p("send-journal.log"), &send_pub());
     assert_eq!(kinds(&sj, "batch.refused").len(), 2);
     let r = reconcile(&env.p("send-journal.log"), &send_pub(), &env.p("recv-journal.log"), &recv_pub()).unwrap();
     assert!(!r.ok());
-    let row2 = r.rows.iter().find(|x| x.seq == 2).unwrap();
-    assert_eq!(row2.fate, Fate::Altered, "{}", r.render());
-    assert!(r.summary().contains("altered 1"), "{}", r.summary());
+    for seq in [2, 4] {
+        let row = r.rows.iter().find(|x| x.seq == seq).unwrap();
+        assert_eq!(row.fate, Fate::Altered, "{}", r.render());
+    }
+    assert!(r.summary().contains("altered 2"), "{}", r.summary());
 }
 
 #[test]

@@ -87,6 +87,7 @@ impl SendFile {
             journal_key: Sm2PrivateKey::load(&self.journal_key).map_err(key_err("journal key", &self.journal_key))?,
             dmz_public_key: Sm2PublicKey::load(&self.dmz_public_key)
                 .map_err(key_err("DMZ public key", &self.dmz_public_key))?,
+            check_signatures: self.check_signatures,
             mac_key: MacKey::load(&self.mac_key).map_err(key_err("MAC key", &self.mac_key))?,
             link,
             outbox: self.outbox,

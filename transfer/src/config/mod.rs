@@ -99,8 +99,12 @@ pub struct SendFile {
     /// The sender's audit journal and its SM2 checkpoint key.
     pub journal: PathBuf,
     pub journal_key: PathBuf,
-    /// The DMZ's SM2 public key (batches are checked before they are sent).
+    /// The DMZ's SM2 public key (for `check_signatures`).
     pub dmz_public_key: PathBuf,
+    /// Also verify each batch's SM2 signature before sending (off by default:
+    /// the receiver verifies every batch anyway; docs/DECISIONS.md).
+    #[serde(default)]
+    pub check_signatures: bool,
     /// HMAC-SM3 datagram key (its key id is in the file).
     pub mac_key: PathBuf,
     #[serde(default = "d_retention")]
@@ -292,6 +296,8 @@ pub struct SendConfig {
     pub journal: PathBuf,
     pub journal_key: Sm2PrivateKey,
     pub dmz_public_key: Sm2PublicKey,
+    /// Verify SM2 signatures before sending (the receiver always does).
+    pub check_signatures: bool,
     pub mac_key: MacKey,
     pub retention_days: u32,
     pub max_batch_bytes: u32,

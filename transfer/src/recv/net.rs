@@ -4,7 +4,9 @@
 //! holds a [`LinkRx`], which cannot send.
 //!
 //! ```text
-//!  LinkRx ─▶ precheck (length, magic) ─▶ data of a done batch? drop ─▶ key id ─▶ MAC ─▶ replay window
+//!  LinkRx::recv_many (≤ 32 per system call)
+//!        ─▶ each: precheck (length, magic) ─▶ data of a done batch? drop ─▶ key id
+//!        ─▶ MACs of the batch per key ─▶ each, in order: MAC ok? ─▶ replay window
 //!        ─▶ data: settings ok? ─▶ Assembler ─▶ Event::Assembled / Event::Incomplete
 //!        ─▶ heartbeat: digest = own? ─▶ Event::Heartbeat      manifest ─▶ Event::Manifest
 //!  NetStats: a counter per drop reason, datagrams, bytes (atomics, read by status)
@@ -17,11 +19,11 @@ use std::time::{Duration, Instant};
 
 use super::assemble::{Assembled, Assembler, Incomplete, Limits, Outcome};
 use super::window::Sessions;
-use crate::link::LinkRx;
+use crate::link::{LinkRx, RecvBatch};
 use crate::settings::LinkSettings;
 use crate::wire::{
-    DataHead, Heartbeat, KeyRing, Kind, ManifestEntry, ManifestPart, Reject, authenticate, manifest_capacity,
-    peek_batch_id, precheck,
+    DataHead, HEADER_LEN, Header, Heartbeat, KeyRing, Kind, MAC_LEN, ManifestEntry, ManifestPart, Reject,
+    manifest_capacity, peek_batch_id, precheck,
 };
 
 /// Batches done with, by (seq, content id): later symbols of them are dropped before their MAC.
@@ -112,11 +114,12 @@ pub fn run(
     mut sink: impl FnMut(Event),
 ) -> std::io::Result<()> {
     let mut st = LinkState::new(p, done, stats);
-    let mut buf = vec![0u8; 65_536];
+    let mut batch = RecvBatch::new(st.max_len + 1);
     let mut last_expire = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        if let Some(n) = link.recv(&mut buf)? {
-            st.handle(buf.get(..n).unwrap_or_default(), Instant::now(), &mut sink);
+        if link.recv_many(&mut batch)? > 0 {
+            let ds: Vec<&[u8]> = batch.datagrams().collect();
+            st.handle_many(&ds, Instant::now(), &mut sink);
         }
         if last_expire.elapsed() >= Duration::from_millis(500) {
             last_expire = Instant::now();
@@ -183,13 +186,45 @@ impl LinkState {
 
     /// One datagram through every check.
     pub fn handle(&mut self, d: &[u8], now: Instant, sink: &mut impl FnMut(Event)) {
-        self.stats.datagrams.fetch_add(1, Ordering::Relaxed);
-        if let Err(drop) = self.check(d, now, sink) {
-            self.stats.count(drop);
+        self.handle_many(&[d], now, sink);
+    }
+
+    /// Datagrams through every check, in order; the MACs of those that reach
+    /// that step are checked together, per key id.
+    pub fn handle_many(&mut self, ds: &[&[u8]], now: Instant, sink: &mut impl FnMut(Event)) {
+        self.stats.datagrams.fetch_add(ds.len() as u64, Ordering::Relaxed);
+        let mut heads: Vec<Result<Header, Reject>> = ds.iter().map(|d| self.before_mac(d)).collect();
+        let mut ids: Vec<u32> = heads.iter().filter_map(|h| h.as_ref().ok().map(|h| h.key_id)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut verdicts = Vec::with_capacity(ds.len());
+        for id in ids {
+            let Some(key) = self.p.keys.get(id) else { continue };
+            let idx: Vec<usize> = heads
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| h.as_ref().is_ok_and(|h| h.key_id == id))
+                .map(|(i, _)| i)
+                .collect();
+            let pairs: Vec<(&[u8], &[u8])> =
+                idx.iter().filter_map(|&i| ds.get(i)).map(|d| d.split_at(d.len().saturating_sub(MAC_LEN))).collect();
+            verdicts.clear();
+            key.verify_many(&pairs, &mut verdicts);
+            for (&i, ok) in idx.iter().zip(&verdicts) {
+                if let (false, Some(h)) = (*ok, heads.get_mut(i)) {
+                    *h = Err(Reject::BadMac);
+                }
+            }
+        }
+        for (d, h) in ds.iter().zip(heads) {
+            if let Err(drop) = h.and_then(|h| self.after_mac(d, h, now, sink)) {
+                self.stats.count(drop);
+            }
         }
     }
 
-    fn check(&mut self, d: &[u8], now: Instant, sink: &mut impl FnMut(Event)) -> Result<(), Reject> {
+    /// Steps before the MAC: length, magic, a symbol of a batch already done, a known key id.
+    fn before_mac(&self, d: &[u8]) -> Result<Header, Reject> {
         let h = precheck(d, self.max_len)?;
         if h.kind == Kind::Data
             && let Some(id) = peek_batch_id(d)
@@ -197,9 +232,20 @@ impl LinkState {
         {
             return Err(Reject::Redundant);
         }
-        let key = self.p.keys.get(h.key_id).ok_or(Reject::UnknownKey)?;
-        let body = authenticate(d, key)?;
-        // authenticated from here on
+        self.p.keys.get(h.key_id).ok_or(Reject::UnknownKey)?;
+        Ok(h)
+    }
+
+    /// Everything after a good MAC.
+    fn after_mac(&mut self, d: &[u8], h: Header, now: Instant, sink: &mut impl FnMut(Event)) -> Result<(), Reject> {
+        let body = d.get(HEADER_LEN..d.len().saturating_sub(MAC_LEN)).ok_or(Reject::Short)?;
+        // authenticated from here on; a batch may have completed earlier in this receive batch
+        if h.kind == Kind::Data
+            && let Some(id) = peek_batch_id(d)
+            && self.is_done(&id)
+        {
+            return Err(Reject::Redundant);
+        }
         let new = self.sessions.accept(h.session, h.number, now).ok_or(Reject::Replayed)?;
         if new {
             sink(Event::SessionSeen { session: h.session });

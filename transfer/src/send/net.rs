@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!  scheduler ─Out::Datagrams(chunk) / Out::PassDone─▶ [bounded channel] ─▶ send thread
-//!        ▲                                                                 │ MAC ─▶ bucket.take ─▶ LinkTx::send
+//!        ▲                                                                 │ MAC chunk ─▶ bucket.take ─▶ LinkTx::send
 //!        └────────────── Done(seq, attempt, resend) ◀──────────────────────┤ heartbeat (Shared counters)
 //!                                                                          └ manifest (Shared entries)
 //! ```
@@ -95,6 +95,7 @@ pub fn run(mut tx: Box<dyn LinkTx>, p: NetParams, shared: Arc<Shared>, rx: Recei
     // first manifest a few seconds after start, once a heartbeat has told the settings
     let mut next_mf = Instant::now() + Duration::from_secs(3).min(mf_every);
     let mut scratch = Vec::with_capacity(2048);
+    let mut tags = Vec::new();
     let digest = p.settings.digest(p.key.id());
     let send = |tx: &mut Box<dyn LinkTx>, bucket: &mut Bucket, d: &[u8]| {
         bucket.take(d.len());
@@ -130,13 +131,10 @@ pub fn run(mut tx: Box<dyn LinkTx>, p: NetParams, shared: Arc<Shared>, rx: Recei
         match rx.recv_timeout(wait) {
             Ok(Out::Datagrams(_)) | Ok(Out::PassDone { .. }) if p.stop.load(Ordering::Relaxed) => {}
             Ok(Out::Datagrams(mut chunk)) => {
+                seal_chunk(&p.key, &mut chunk, &mut tags);
                 let mut start = 0;
                 for &end in &chunk.ends {
-                    if let Some(d) = chunk.buf.get_mut(start..end) {
-                        // the scheduler left the last 16 bytes for the MAC
-                        if let Some((signed, mac)) = d.split_at_mut_checked(d.len().saturating_sub(MAC_LEN)) {
-                            mac.copy_from_slice(&p.key.tag(signed));
-                        }
+                    if let Some(d) = chunk.buf.get(start..end) {
                         send(&mut tx, &mut bucket, d);
                     }
                     start = end;
@@ -165,6 +163,26 @@ pub fn run(mut tx: Box<dyn LinkTx>, p: NetParams, shared: Arc<Shared>, rx: Recei
             send(&mut tx, &mut bucket, &d);
         }
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Writes the MAC of every datagram of `chunk` into the last 16 bytes the
+/// scheduler left for it.
+fn seal_chunk(key: &MacSigner, chunk: &mut Chunk, tags: &mut Vec<[u8; MAC_LEN]>) {
+    tags.clear();
+    {
+        let mut signed = Vec::with_capacity(chunk.ends.len());
+        let mut start = 0;
+        for &end in &chunk.ends {
+            signed.push(chunk.buf.get(start..end.saturating_sub(MAC_LEN)).unwrap_or_default());
+            start = end;
+        }
+        key.tag_many(&signed, tags);
+    }
+    for (&end, tag) in chunk.ends.iter().zip(tags.iter()) {
+        if let Some(mac) = chunk.buf.get_mut(end.saturating_sub(MAC_LEN)..end) {
+            mac.copy_from_slice(tag);
+        }
     }
 }
 

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::net::{self, Done, NetParams, Out, Shared};
-use super::outbox::{self, Loaded};
+use super::outbox::{self, FileStamp, LoadOpts, Loaded};
 use super::pass::{PassCtx, PassEnd, ferry_copy, queue_pass};
 use super::state::SendState;
 
@@ -102,6 +102,8 @@ struct Sched {
     outbox: BTreeMap<u64, PathBuf>,
     refused: BTreeMap<u64, String>,
     cache: VecDeque<Loaded>,
+    /// The SM3 of each outbox file as last read, with its stamp.
+    digests: HashMap<u64, (FileStamp, [u8; 32])>,
     meta: HashMap<u64, (serde_json::Value, u64)>,
     jobs: VecDeque<Job>,
     /// Passes queued and not yet reported sent, by seq.
@@ -167,6 +169,7 @@ pub(super) fn run(cfg: SendConfig, link: Option<Box<dyn LinkTx>>, opts: SendOpti
         outbox: BTreeMap::new(),
         refused: BTreeMap::new(),
         cache: VecDeque::new(),
+        digests: HashMap::new(),
         meta: HashMap::new(),
         jobs: VecDeque::new(),
         in_flight: HashMap::new(),
@@ -268,9 +271,16 @@ impl Sched {
             return Ok(Some(b.clone()));
         }
         let Some(path) = self.outbox.get(&seq).cloned() else { return Ok(None) };
-        let node = self.cfg.link.node_id.clone();
-        match outbox::load(&path, seq, &node, self.cfg.max_batch_bytes, &self.cfg.dmz_public_key) {
-            Ok(Ok(b)) => {
+        let opts = LoadOpts {
+            node: &self.cfg.link.node_id,
+            max_batch: self.cfg.max_batch_bytes,
+            dmz: self.cfg.check_signatures.then_some(&self.cfg.dmz_public_key),
+            known: self.digests.get(&seq).copied(),
+        };
+        match outbox::load(&path, seq, &opts).map(|(r, stamp)| r.map(|b| (b, stamp))) {
+            Ok(Ok((b, stamp))) => {
+                // later passes and resends of this very file skip its SM3
+                self.digests.insert(seq, (stamp, b.sm3));
                 self.meta.insert(seq, (b.counts_json(), b.header.created_ms));
                 if self.cache.len() >= 4 {
                     self.cache.pop_front();
@@ -424,6 +434,8 @@ impl Sched {
     fn tick(&mut self) -> Result<()> {
         self.last_tick = Instant::now();
         self.outbox = outbox::scan(&self.cfg.outbox, &self.cfg.link.node_id)?;
+        let outbox = &self.outbox;
+        self.digests.retain(|seq, _| outbox.contains_key(seq));
         self.announce();
         self.requests()?;
         self.retention()?;

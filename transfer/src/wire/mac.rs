@@ -1,16 +1,17 @@
-//! HMAC-SM3 truncated to 16 bytes, with the keyed state prepared once and
-//! cloned per datagram (saves the two key-block compressions of every MAC).
+//! HMAC-SM3 truncated to 16 bytes, with the keyed state prepared once
+//! (flumon's own SM3, shared::crypto::HmacSm3Key: the two key blocks are
+//! compressed once, not per datagram); `tag_many` / `verify_many` take a
+//! chunk of datagrams at once.
 //!
 //! ```text
-//!  MacKey (shared, zeroized) ─▶ MacSigner { id, Hmac<Sm3> keyed } ─clone─▶ update(datagram) ─▶ tag[..16]
+//!  MacKey (shared, zeroized) ─▶ MacSigner { id, HmacSm3Key } ─▶ tag(datagram)[..16]
+//!  [datagram; n] ─▶ tag_many / verify_many ─▶ tags / verdicts
 //!  KeyRing: key id ─▶ MacSigner  (receiver; several during a rotation)
 //! ```
-//! The keyed state zeroizes on drop (hmac's `zeroize` feature) and is never
-//! printed.
+//! The keyed state zeroizes on drop and is never printed.
 
-use flumon_shared::crypto::MacKey;
-use hmac::{Hmac, KeyInit, Mac};
-use sm3::Sm3;
+use flumon_shared::crypto::{HmacSm3Key, MacKey};
+use subtle::ConstantTimeEq;
 
 use super::MAC_LEN;
 
@@ -18,7 +19,7 @@ use super::MAC_LEN;
 #[derive(Clone)]
 pub struct MacSigner {
     id: u32,
-    state: Hmac<Sm3>,
+    state: HmacSm3Key,
 }
 
 impl std::fmt::Debug for MacSigner {
@@ -28,10 +29,9 @@ impl std::fmt::Debug for MacSigner {
 }
 
 impl MacSigner {
-    /// Prepares the keyed state; `None` only if HMAC refused the key length (it does not).
+    /// Prepares the keyed state (`Option` kept for callers; HMAC takes any key length).
     pub fn new(key: &MacKey) -> Option<MacSigner> {
-        let state = <Hmac<Sm3> as KeyInit>::new_from_slice(key.as_bytes()).ok()?;
-        Some(MacSigner { id: key.id(), state })
+        Some(MacSigner { id: key.id(), state: HmacSm3Key::new(key.as_bytes()) })
     }
 
     /// The key id.
@@ -41,18 +41,32 @@ impl MacSigner {
 
     /// The 16-byte tag of `data`.
     pub fn tag(&self, data: &[u8]) -> [u8; MAC_LEN] {
-        let full = self.state.clone().chain_update(data).finalize().into_bytes();
-        let mut out = [0u8; MAC_LEN];
-        for (o, b) in out.iter_mut().zip(full.iter()) {
-            *o = *b;
-        }
-        out
+        truncate(&self.state.mac(data))
     }
 
     /// Constant-time check of a 16-byte tag.
     pub fn verify(&self, data: &[u8], tag: &[u8]) -> bool {
-        tag.len() == MAC_LEN && self.state.clone().chain_update(data).verify_truncated_left(tag).is_ok()
+        tag.len() == MAC_LEN && bool::from(self.tag(data).ct_eq(tag))
     }
+
+    /// The 16-byte tags of several messages.
+    pub fn tag_many(&self, msgs: &[&[u8]], out: &mut Vec<[u8; MAC_LEN]>) {
+        let mut full = Vec::with_capacity(msgs.len());
+        self.state.mac_many(msgs, &mut full);
+        out.extend(full.iter().map(truncate));
+    }
+
+    /// [`MacSigner::verify`] of several (message, tag) pairs; one verdict each, in order.
+    pub fn verify_many(&self, pairs: &[(&[u8], &[u8])], out: &mut Vec<bool>) {
+        let msgs: Vec<&[u8]> = pairs.iter().map(|p| p.0).collect();
+        let mut tags = Vec::with_capacity(pairs.len());
+        self.tag_many(&msgs, &mut tags);
+        out.extend(pairs.iter().zip(&tags).map(|((_, t), want)| t.len() == MAC_LEN && bool::from(want.ct_eq(t))));
+    }
+}
+
+fn truncate(full: &[u8; 32]) -> [u8; MAC_LEN] {
+    full.first_chunk::<MAC_LEN>().copied().unwrap_or_default()
 }
 
 /// The receiver's keys by key id.
@@ -94,6 +108,21 @@ mod tests {
         let mut bad = tag;
         bad[0] ^= 1;
         assert!(!s.verify(b"datagram", &bad));
+        let msgs: Vec<Vec<u8>> = (0..11).map(|i| vec![i as u8; if i < 9 { 1400 } else { 7 }]).collect();
+        let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+        let mut tags = Vec::new();
+        s.tag_many(&refs, &mut tags);
+        assert_eq!(tags.len(), 11);
+        for (t, m) in tags.iter().zip(&refs) {
+            assert_eq!(*t, s.tag(m));
+        }
+        let mut pairs: Vec<(&[u8], &[u8])> = refs.iter().zip(&tags).map(|(m, t)| (*m, t.as_slice())).collect();
+        pairs[3].1 = &tag;
+        pairs[10].1 = &tag[..15];
+        let mut ok = Vec::new();
+        s.verify_many(&pairs, &mut ok);
+        assert_eq!(ok.iter().filter(|v| !**v).count(), 2);
+        assert!(!ok[3] && !ok[10] && ok[0] && ok[9]);
         let ring = KeyRing::new(&[key]);
         assert!(ring.get(7).is_some() && ring.get(8).is_none());
         assert!(!format!("{s:?}").contains("03"));
