@@ -104,7 +104,11 @@ dmz)
   [[ -e "$E/dmz/vault-DEMO-ONLY" ]] && die "不应出现演示保管库密钥 (a demo vault key must not exist)"
   # init's dmz.toml is for loopback; the production template replaces it, data lives under /var/lib
   mv "$E/dmz/dmz.toml" "$E/dmz/dmz.toml.init"
-  rmdir "$E/dmz/data" "$E/dmz/outbox" "$E/dmz/mail-outbox"
+  rmdir "$E/dmz/outbox" "$E/dmz/mail-outbox"
+  # init put the release public key where the download center serves it (data_dir/downloads/)
+  mkdir -p "$ROOT/var/lib/flumon/dmz/data"
+  cp -rn "$E/dmz/data/." "$ROOT/var/lib/flumon/dmz/data/"
+  rm -rf "$E/dmz/data"
   template dmz.toml "$E/dmz/dmz.toml"
   echo "== DMZ: TLS 服务器证书 $HOSTNAME_ (由 DMZ CA 签发; 或换成正式 CA 的证书)"
   tls_cert "$E/dmz/tls" "$HOSTNAME_" "$E/dmz/ca/ca.pem" "$E/dmz/ca/ca.key"
