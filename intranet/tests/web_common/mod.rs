@@ -1,0 +1,582 @@
+//! For the browser tests: a synthetic two-and-a-bit seasons of data for a
+//! handful of hospitals in four provinces (sealed batches ingested into the
+//! server's database), the real `flumon-intranet` binary serving HTTPS, and a
+//! minimal WebDriver client (plain HTTP/1.1 to a local `chromedriver`).
+//!
+//! ```text
+//!  generate() ─▶ entries ─▶ sealed batches ─▶ ingest_spool(db)      (what the transfer receiver delivers)
+//!  Server::start ─▶ init + admin create-user (binary) ─▶ serve (binary, TLS 1.3, random port)
+//!  Driver ─▶ chromedriver --port ─▶ headless Chromium (acceptInsecureCerts) ─▶ https://127.0.0.1:PORT
+//! ```
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{Duration as CDuration, NaiveDate, NaiveDateTime};
+use flumon_shared::entries::{Entry, HospitalInfo};
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+/// (USCC, name, region) of the synthetic hospitals.
+pub const HOSPITALS: &[(&str, &str, &str)] = &[
+    ("12110000400000101A", "东城区人民医院", "110101"),
+    ("12110000400000102B", "朝阳区第一医院", "110105"),
+    ("12310000400000103C", "黄浦区中心医院", "310101"),
+    ("12440000400000104D", "南山区人民医院", "440305"),
+    ("12440000400000105E", "天河区第一人民医院", "440106"),
+    ("12440000400000106F", "福田区妇幼保健院", "440304"),
+    ("12510000400000107G", "锦江区人民医院", "510104"),
+];
+
+/// Today in China time.
+pub fn today() -> NaiveDate {
+    (chrono::Utc::now() + CDuration::hours(8)).date_naive()
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 11) as f64) / ((1u64 << 53) as f64)
+    }
+    fn poisson(&mut self, lambda: f64) -> u32 {
+        let l = (-lambda).exp();
+        let (mut k, mut p) = (0u32, 1.0);
+        loop {
+            p *= self.next();
+            if p <= l || k > 500 {
+                return k;
+            }
+            k += 1;
+        }
+    }
+}
+
+fn ts(d: NaiveDate, h: u32) -> String {
+    format!("{} {:02}:00:00", d, h.min(23))
+}
+
+/// Expected daily cases of a mid-sized hospital on `d`: baseline plus one epidemic per season.
+fn curve(d: NaiveDate) -> f64 {
+    let peaks = [NaiveDate::from_ymd_opt(2025, 1, 8).unwrap(), NaiveDate::from_ymd_opt(2025, 12, 30).unwrap()];
+    let mut v: f64 = 0.4;
+    for p in peaks {
+        let x = (d - p).num_days() as f64 / 16.0;
+        v += 5.0 * (-x * x).exp();
+    }
+    // The current season rises towards today.
+    let t = today();
+    let x = (d - (t + CDuration::days(20))).num_days() as f64 / 18.0;
+    v + 4.0 * (-x * x).exp()
+}
+
+/// Every entry: hospitals, cases with labs, orders, deaths, visits, stock and upload receipts,
+/// each received after a reporting delay (records not yet received by today are left out).
+pub fn generate(w: &World) -> Vec<Entry> {
+    let t = today();
+    let start = NaiveDate::from_ymd_opt(2024, 9, 30).unwrap();
+    let mut r = Rng(42);
+    let mut out = Vec::new();
+    for (code, name, region) in HOSPITALS {
+        out.push(Entry::Hospital(HospitalInfo {
+            code: (*code).into(),
+            name: (*name).into(),
+            level: 3,
+            region: (*region).into(),
+            approved: NaiveDate::from_ymd_opt(2024, 6, 1).unwrap(),
+            active: true,
+        }));
+    }
+    let mut n = 0u64;
+    for (hi, (org, _, _)) in HOSPITALS.iter().enumerate() {
+        let size = 0.5 + 0.2 * hi as f64;
+        let mut d = start;
+        while d <= t {
+            let delay = |r: &mut Rng| -> i64 {
+                let u = r.next();
+                if u < 0.45 {
+                    0
+                } else if u < 0.7 {
+                    1
+                } else if u < 0.85 {
+                    2
+                } else if u < 0.95 {
+                    3
+                } else {
+                    5
+                }
+            };
+            let k = r.poisson(curve(d) * size);
+            for _ in 0..k {
+                n += 1;
+                let dl = delay(&mut r);
+                let recv = d + CDuration::days(dl);
+                if recv > t {
+                    continue;
+                }
+                let h = 8 + (r.next() * 10.0) as u32;
+                let key = format!("c{n}");
+                let c = |suffix: &str, hh: u32| common(w, org, &format!("{key}{suffix}"), &ts(d, hh), &ts(recv, 23));
+                let u = r.next();
+                let (jzlx, lcfx) = if u < 0.68 {
+                    (1, 1)
+                } else if u < 0.9 {
+                    (2, 1)
+                } else if u < 0.97 {
+                    (3, 3)
+                } else {
+                    (3, 4)
+                };
+                let age = (r.next() * 85.0) as u16;
+                let sex = if r.next() < 0.5 { 1 } else { 2 };
+                out.push(outpatient(c("o", h), &key, &ts(d, h), |o| {
+                    o.jzlx = jzlx;
+                    o.lcfx = lcfx;
+                    o.patient = patient(sex, age);
+                    o.fbrq = Some(d - CDuration::days(1));
+                    if lcfx == 4 {
+                        o.icu = Some(1);
+                    }
+                }));
+                if r.next() < 0.45 {
+                    let pos = r.next() < 0.55;
+                    let s = r.next();
+                    let (bdlx, yx) = if !pos {
+                        (None, None)
+                    } else if s < 0.45 {
+                        (Some(1), Some(12))
+                    } else if s < 0.7 {
+                        (Some(1), Some(11))
+                    } else if s < 0.8 {
+                        (Some(1), None)
+                    } else {
+                        (Some(2), Some(21))
+                    };
+                    out.push(lab(c("l", h + 1), &key, &ts(d, h), 1, if pos { 1 } else { 2 }, bdlx, yx));
+                }
+                if r.next() < 0.55 {
+                    out.push(medication(c("m", h + 2), &key, "奥司他韦胶囊", &ts(d, h + 2)));
+                }
+                if lcfx == 4 && r.next() < 0.25 {
+                    let late = if r.next() < 0.7 { Some(d + CDuration::days(1)) } else { None };
+                    let late = late.map(|x| x.to_string());
+                    out.push(death(c("x", h + 3), &key, &ts(d, h + 3), late.as_deref()));
+                }
+            }
+            // Visits (门急诊人次) for every day already reported.
+            if d < t {
+                let mz = 700.0 * size * (1.0 + 0.1 * r.next());
+                out.push(visits(
+                    common(w, org, &format!("v{d}"), &ts(d, 23), &ts(d + CDuration::days(1), 1)),
+                    &d.to_string(),
+                    mz as u32,
+                    (mz * 0.2) as u32,
+                ));
+            }
+            // Drug stock over the last 12 days; hospital 3 runs low.
+            if (t - d).num_days() < 12 && d < t {
+                let use_ = (6.0 * size) as u64 + 2;
+                let kcl = if hi == 3 { 30 } else { 400 + 40 * hi as u64 };
+                out.push(stock(
+                    common(w, org, &format!("s{d}"), &ts(d, 23), &ts(d + CDuration::days(1), 1)),
+                    &d.to_string(),
+                    "奥司他韦胶囊",
+                    "75mg",
+                    kcl,
+                    use_,
+                ));
+                out.push(stock(
+                    common(w, org, &format!("t{d}"), &ts(d, 23), &ts(d + CDuration::days(1), 1)),
+                    &d.to_string(),
+                    "玛巴洛沙韦片",
+                    "20mg",
+                    if hi == 5 { 8 } else { 120 },
+                    3,
+                ));
+            }
+            // Upload receipts: hospital 6 did not upload yesterday; some rows rejected.
+            if d < t && !(hi == 6 && d == t - CDuration::days(1)) {
+                let rej = (r.next() * 4.0) as u64;
+                let rule = if r.next() < 0.6 { "E101" } else { "E205" };
+                let hour = if hi == 2 { 10 } else { 6 };
+                out.push(receipt(&format!("r{org}{d}"), org, &ts(d + CDuration::days(1), hour), 200, rej, rule));
+            }
+            d += CDuration::days(1);
+        }
+    }
+    out
+}
+
+/// A running `flumon-intranet serve` with its accounts' activation codes.
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub port: u16,
+    pub child: Child,
+    pub codes: std::collections::BTreeMap<String, String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_flumon-intranet");
+
+impl Server {
+    /// init, ingest the synthetic batches, create the accounts, serve.
+    pub async fn start(users: &[(&str, &str, Option<&str>)]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let w = World::new();
+        let dmz = dir.path().join("dmz");
+        std::fs::create_dir_all(dmz.join("keys")).unwrap();
+        flumon_shared::crypto::SymKey::from_slice(w.link.as_bytes()).unwrap().save(&dmz.join("keys/link.key")).unwrap();
+        w.sign.public_key().save(&dmz.join("keys/dmz-sign.pub.pem")).unwrap();
+        let idir = dir.path().join("intranet");
+        let config = flumon_intranet::config::init(&idir, Some(&dmz)).unwrap();
+        let port = free_port();
+        let text = std::fs::read_to_string(&config).unwrap();
+        let text = text
+            .lines()
+            .map(|l| {
+                if l.trim_start().starts_with("listen") {
+                    format!("listen = \"127.0.0.1:{port}\"")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&config, text).unwrap();
+        let cfg = flumon_intranet::config::Config::load(&config).unwrap();
+        // Ingest the batches as the receiver would deliver them.
+        let t0 = Instant::now();
+        let entries = generate(&w);
+        let spool = dir.path().join("batches");
+        std::fs::create_dir_all(&spool).unwrap();
+        for chunk in entries.chunks(4000) {
+            w.drop_batch(&spool, chunk);
+        }
+        let db = flumon_intranet::db::Db::open(&cfg.database_url).await.unwrap();
+        flumon_intranet::ingest::ingest_spool(&db, &w.keys(), &spool).await.unwrap();
+        db.pool.close().await;
+        eprintln!("web test data: {} entries ingested in {:.1} s", entries.len(), t0.elapsed().as_secs_f64());
+        let mut codes = std::collections::BTreeMap::new();
+        for (name, role, scope) in users {
+            let mut c = Command::new(BIN);
+            c.args(["admin", "create-user", "--config"]).arg(&config).args(["--name", name, "--role", role]);
+            if let Some(s) = scope {
+                c.args(["--scope", s]);
+            }
+            let o = c.output().unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let out = String::from_utf8_lossy(&o.stdout);
+            let code = out.rsplit(": ").next().unwrap().trim().to_string();
+            codes.insert((*name).to_string(), code);
+        }
+        let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
+        let child = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "server did not start");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Server { dir, config, port, child, codes }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+/// Where the browser and its driver are, if installed.
+pub fn browser() -> Option<(PathBuf, PathBuf)> {
+    let find = |names: &[&str]| {
+        names.iter().map(PathBuf::from).find(|p| p.exists()).or_else(|| {
+            names.iter().find_map(|n| {
+                std::env::var_os("PATH")
+                    .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(n)).find(|p| p.exists()))
+            })
+        })
+    };
+    let chrome = find(&["/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"])?;
+    let driver = find(&["/usr/bin/chromedriver", "chromedriver"])?;
+    Some((chrome, driver))
+}
+
+/// Skips (visibly) when there is no browser, unless FLUMON_REQUIRE_BROWSER is set.
+pub fn browser_or_skip() -> Option<(PathBuf, PathBuf)> {
+    match browser() {
+        Some(b) => Some(b),
+        None if std::env::var_os("FLUMON_REQUIRE_BROWSER").is_some() => {
+            panic!(
+                "FLUMON_REQUIRE_BROWSER is set but chromium / chromedriver are missing (apt-get install chromium chromium-driver)"
+            )
+        }
+        None => {
+            eprintln!(
+                "SKIP: chromium or chromedriver not installed; browser test not run (apt-get install chromium chromium-driver)"
+            );
+            None
+        }
+    }
+}
+
+/// A WebDriver session on a local chromedriver.
+pub struct Driver {
+    port: u16,
+    child: Child,
+    session: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = http(self.port, "DELETE", &format!("/session/{}", self.session), None);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(600))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    // Read the head, then exactly Content-Length bytes (the driver may keep the connection open).
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 65536];
+    let head_end = loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        let n = s.read(&mut tmp).unwrap();
+        assert!(n > 0, "webdriver closed the connection");
+        buf.extend_from_slice(&tmp[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let len = head.lines().find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()));
+    let body = match len {
+        Some(len) => {
+            while buf.len() < head_end + len {
+                let n = s.read(&mut tmp).unwrap();
+                assert!(n > 0, "webdriver closed the connection early");
+                buf.extend_from_slice(&tmp[..n]);
+            }
+            String::from_utf8_lossy(&buf[head_end..head_end + len]).to_string()
+        }
+        None => {
+            let _ = s.read_to_end(&mut buf);
+            String::from_utf8_lossy(&buf[head_end..]).to_string()
+        }
+    };
+    serde_json::from_str(&body).unwrap_or(Value::Null)
+}
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+impl Driver {
+    pub fn start(chrome: &Path, driver: &Path) -> Driver {
+        let port = free_port();
+        let child = Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let caps = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "acceptInsecureCerts": true,
+            "goog:chromeOptions": {
+                "binary": chrome.to_string_lossy(),
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--window-size=1360,900", "--lang=zh-CN", "--ignore-certificate-errors"]
+            }
+        }}});
+        let v = http(port, "POST", "/session", Some(&caps));
+        let session = v["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {v}")).to_string();
+        Driver { port, child, session }
+    }
+
+    fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let t0 = Instant::now();
+        let v = http(self.port, method, &format!("/session/{}{path}", self.session), body.as_ref());
+        if t0.elapsed() > Duration::from_secs(3) {
+            eprintln!("slow: webdriver {method} {path} {body:?} took {:.1} s", t0.elapsed().as_secs_f64());
+        }
+        if v["value"].get("error").is_some() {
+            panic!("webdriver {method} {path}: {}", v["value"]);
+        }
+        v["value"].clone()
+    }
+
+    pub fn goto(&self, url: &str) {
+        self.cmd("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    pub fn url(&self) -> String {
+        self.cmd("GET", "/url", None).as_str().unwrap_or_default().to_string()
+    }
+
+    pub fn source(&self) -> String {
+        self.cmd("GET", "/source", None).as_str().unwrap_or_default().to_string()
+    }
+
+    fn find_opt(&self, css: &str) -> Option<String> {
+        let v = http(
+            self.port,
+            "POST",
+            &format!("/session/{}/element", self.session),
+            Some(&json!({ "using": "css selector", "value": css })),
+        );
+        if v["value"].get(ELEMENT).is_none() && std::env::var_os("FLUMON_WD_DEBUG").is_some() {
+            eprintln!("find {css}: {v}");
+        }
+        v["value"][ELEMENT].as_str().map(str::to_string)
+    }
+
+    pub fn exists(&self, css: &str) -> bool {
+        self.find_opt(css).is_some()
+    }
+
+    pub fn find(&self, css: &str) -> String {
+        self.find_opt(css).unwrap_or_else(|| panic!("no element {css} on {}: {}", self.url(), self.source()))
+    }
+
+    pub fn count(&self, css: &str) -> usize {
+        self.cmd("POST", "/elements", Some(json!({ "using": "css selector", "value": css })))
+            .as_array()
+            .map_or(0, Vec::len)
+    }
+
+    pub fn type_into(&self, css: &str, text: &str) {
+        let e = self.find(css);
+        self.cmd("POST", &format!("/element/{e}/clear"), Some(json!({})));
+        self.cmd("POST", &format!("/element/{e}/value"), Some(json!({ "text": text })));
+    }
+
+    pub fn click(&self, css: &str) {
+        let e = self.find(css);
+        self.cmd("POST", &format!("/element/{e}/click"), Some(json!({})));
+    }
+
+    pub fn text(&self, css: &str) -> String {
+        let e = self.find(css);
+        self.cmd("GET", &format!("/element/{e}/text"), None).as_str().unwrap_or_default().to_string()
+    }
+
+    pub fn js(&self, script: &str, args: Value) -> Value {
+        self.cmd("POST", "/execute/sync", Some(json!({ "script": script, "args": args })))
+    }
+
+    /// Fetches `path` from the page (same origin, the session cookie sent): [status, content-type, text, bytes, first two bytes].
+    pub fn fetch(&self, path: &str) -> Value {
+        let script = "const cb = arguments[arguments.length - 1];\
+            fetch(arguments[0], {credentials: 'same-origin'}).then(r => r.arrayBuffer().then(b => {\
+              const u = new Uint8Array(b);\
+              cb([r.status, r.headers.get('content-type') || '', new TextDecoder().decode(b), b.byteLength, String.fromCharCode(u[0] || 0, u[1] || 0)]);\
+            })).catch(e => cb([0, String(e), '', 0, '']));";
+        self.cmd("POST", "/execute/async", Some(json!({ "script": script, "args": [path] })))
+    }
+
+    /// A PNG of the whole page (the window is resized to the page's height first).
+    pub fn screenshot(&self, file: &Path) {
+        let h =
+            self.js("return Math.min(document.documentElement.scrollHeight, 4000);", json!([])).as_u64().unwrap_or(900);
+        self.cmd("POST", "/window/rect", Some(json!({ "width": 1360, "height": h + 120 })));
+        std::thread::sleep(Duration::from_millis(300));
+        let b64 = self.cmd("GET", "/screenshot", None).as_str().unwrap_or_default().to_string();
+        std::fs::write(file, b64_decode(&b64)).unwrap();
+        self.cmd("POST", "/window/rect", Some(json!({ "width": 1360, "height": 900 })));
+    }
+}
+
+fn b64_decode(s: &str) -> Vec<u8> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' | b'-' => Some(62),
+        b'/' | b'_' => Some(63),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in s.bytes().filter_map(val) {
+        acc = (acc << 6) | u32::from(c);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+/// A strong test password.
+pub const PASSWORD: &str = "Lx7#quartz-Meadow";
+
+/// The TOTP code for a base32 secret at now + `ahead` seconds.
+pub fn totp(secret_b32: &str, ahead: u64) -> String {
+    let secret = flumon_shared::auth::totp::base32_decode(secret_b32.trim()).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    flumon_shared::auth::totp::code_at(&secret, now + ahead)
+}
+
+/// Activates `name` through the pages (password, QR + secret, confirm) and logs in; returns the TOTP secret.
+pub fn activate_and_login(d: &Driver, s: &Server, name: &str) -> String {
+    d.goto(&s.url("/activate"));
+    d.type_into("#name", name);
+    d.type_into("#code", &s.codes[name]);
+    d.type_into("#password", PASSWORD);
+    d.type_into("#password2", PASSWORD);
+    d.click("#activate");
+    assert!(d.exists(".qr svg"), "QR code shown: {}", d.source());
+    let secret = d.text("#secret");
+    d.type_into("#totp", &totp(&secret, 0));
+    d.click("#confirm");
+    assert!(d.url().contains("/login?activated=1"), "{}", d.url());
+    d.type_into("#name", name);
+    d.type_into("#password", PASSWORD);
+    // The confirmation used this step's code: the next step's is accepted (±1 step) and not a replay.
+    d.type_into("#totp", &totp(&secret, 30));
+    d.click("#login");
+    assert!(!d.url().contains("/login"), "logged in: {}", d.source());
+    secret
+}
+
+pub fn ymd(d: NaiveDate) -> String {
+    d.to_string()
+}
+
+pub fn dtm(s: &str) -> NaiveDateTime {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+}
