@@ -56,6 +56,9 @@ pub enum Error {
     /// 423: the account is locked.
     #[error("locked")]
     Locked,
+    /// 429: too many requests from this account or address.
+    #[error("too many requests: {0}")]
+    TooMany(&'static str),
 }
 
 impl Error {
@@ -68,6 +71,7 @@ impl Error {
             Error::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "CONFLICT"),
             Error::Locked => (StatusCode::LOCKED, "LOCKED"),
+            Error::TooMany(_) => (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
         }
     }
@@ -78,7 +82,7 @@ impl IntoResponse for Error {
         let (status, code) = self.status();
         let message = match &self {
             Error::BadRequest(m) | Error::Conflict(m) => m.clone(),
-            Error::Unauthorized(m) | Error::Forbidden(m) => (*m).to_string(),
+            Error::Unauthorized(m) | Error::Forbidden(m) | Error::TooMany(m) => (*m).to_string(),
             Error::NotFound => "未找到 (not found)".into(),
             Error::Locked => "账户已锁定，请30分钟后再试 (account locked for 30 minutes)".into(),
             other => {

@@ -66,7 +66,13 @@ pub async fn state(config: &Config) -> Result<AppState> {
     let db = Db::open(&config.database_url).await?;
     let key = flumon_shared::crypto::Sm2PublicKey::load(&config.paths.journal_pub)?;
     let audit = Audit::open(&config.paths.journal, &key)?;
-    Ok(AppState { db, audit, clock: Clock::default(), journals: Arc::new(config.journals.clone()) })
+    Ok(AppState {
+        db,
+        audit,
+        clock: Clock::default(),
+        journals: Arc::new(config.journals.clone()),
+        limits: Arc::default(),
+    })
 }
 
 async fn watch_spool(
@@ -116,7 +122,7 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     tracing::info!(addr = ?listener.local_addr().ok(), "内网服务已启动 (listening, TLS 1.3)");
     loop {
-        let (tcp, _addr) = tokio::select! {
+        let (tcp, addr) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
@@ -137,7 +143,9 @@ pub async fn serve(
                 _ => return,
             };
             let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                app.clone().oneshot(req.map(axum::body::Body::new))
+                let mut req = req.map(axum::body::Body::new);
+                req.extensions_mut().insert(axum::extract::ConnectInfo(addr));
+                app.clone().oneshot(req)
             });
             let mut builder = auto::Builder::new(TokioExecutor::new());
             builder.http1().timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10));

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::*;
+use flumon_intranet::api::limits::RateLimits;
 use flumon_intranet::api::{AppState, app};
 use flumon_intranet::audit::Audit;
 use flumon_intranet::auth::accounts::{self, start_session};
@@ -35,11 +36,26 @@ async fn state(dir: &std::path::Path) -> AppState {
     drop(j);
     rk.public_key().save(&dir.join("receiver.pub.pem")).unwrap();
     let journals = vec![JournalSource { name: "receiver".into(), path: rpath, pubkey: dir.join("receiver.pub.pem") }];
-    AppState { db, audit, clock: Clock::default(), journals: Arc::new(journals) }
+    // Limits far above what the tests send, except where a test sets its own.
+    let limits = Arc::new(RateLimits::new(1_000, 1_000, 100_000, 100_000));
+    AppState { db, audit, clock: Clock::default(), journals: Arc::new(journals), limits }
 }
 
 async fn call(st: &AppState, method: &str, uri: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
-    let mut b = Request::builder().method(method).uri(uri);
+    call_from(st, "192.0.2.1", method, uri, token, body).await
+}
+
+/// A request as the server hands it over: with the client's address.
+async fn call_from(
+    st: &AppState,
+    addr: &str,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let sock: std::net::SocketAddr = format!("{addr}:4000").parse().unwrap();
+    let mut b = Request::builder().method(method).uri(uri).extension(axum::extract::ConnectInfo(sock));
     if let Some(t) = token {
         b = b.header("authorization", format!("Bearer {t}"));
     }
@@ -412,4 +428,75 @@ async fn an_expired_password_must_be_changed_before_any_data() {
         call(&st, "POST", "/api/v1/auth/password", t, Some(json!({"old": pw, "new": "Neu-Passwort-2026!"}))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(call(&st, "GET", uri, t, None).await.0, StatusCode::OK);
+}
+
+/// An activated account; returns its TOTP secret.
+async fn activated(st: &AppState, name: &str, pw: &str) -> Vec<u8> {
+    let code = accounts::create_user(&st.db, &st.clock, name, Role::Analyst, Some("110000")).await.unwrap();
+    let e = accounts::activate(&st.db, &st.clock, name, &code, pw).await.unwrap();
+    let secret = totp::base32_decode(&e.totp_secret).unwrap();
+    let t = u64::try_from(st.clock.now()).unwrap();
+    accounts::confirm(&st.db, &st.clock, name, &code, &totp::code_at(&secret, t)).await.unwrap();
+    secret
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rate_limits_and_lockout_under_parallel_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut st = state(dir.path()).await;
+    st.limits = Arc::new(RateLimits::new(10, 25, 5, 1_000));
+    let pw = "Richtig-Passwort-2025";
+    let secret = activated(&st, "bj1", pw).await;
+    st.clock.advance(60 - st.clock.now().rem_euclid(60)); // the start of a minute: one window for all
+    // 20 wrong passwords at once from one address: 10 reach the password check, 10 are refused with 429;
+    // the failure count is atomic, so five of them lock the account whatever the interleaving.
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let st = st.clone();
+        set.spawn(async move {
+            let body = json!({"name": "bj1", "password": format!("Falsch-Passwort-{i:02}"), "totp": "000000"});
+            call(&st, "POST", "/api/v1/auth/login", None, Some(body)).await
+        });
+    }
+    let mut by_status = std::collections::BTreeMap::new();
+    while let Some(r) = set.join_next().await {
+        let (status, body) = r.unwrap();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            assert!(body["message"].as_str().unwrap().contains("请求过于频繁"), "{body}");
+        }
+        *by_status.entry(status.as_u16()).or_insert(0) += 1;
+    }
+    assert_eq!(by_status.get(&429), Some(&10), "{by_status:?}");
+    assert_eq!(by_status.get(&401).unwrap_or(&0) + by_status.get(&423).unwrap_or(&0), 10, "{by_status:?}");
+    assert!(by_status.get(&423).is_some_and(|n| *n >= 1), "{by_status:?}");
+    // Locked: even the right password and code are refused.
+    let t = u64::try_from(st.clock.now()).unwrap();
+    let r = accounts::login(&st.db, &st.clock, "bj1", pw, &totp::code_at(&secret, t + 30)).await;
+    assert!(matches!(r, Err(flumon_intranet::Error::Locked)), "{r:?}");
+    // Per address: other account names from the same address hit its limit (25 a minute) …
+    let mut last = StatusCode::OK;
+    for i in 0..10 {
+        let body = json!({"name": format!("x{i}"), "password": "Falsch-Passwort-1", "totp": "000000"});
+        last = call(&st, "POST", "/api/v1/auth/login", None, Some(body)).await.0;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    // … while another address is still heard.
+    let body = json!({"name": "x0", "password": "Falsch-Passwort-1", "totp": "000000"});
+    assert_eq!(
+        call_from(&st, "192.0.2.9", "POST", "/api/v1/auth/login", None, Some(body)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // API: 5 requests a minute per account here; the sixth gets 429, the next minute is fresh.
+    accounts::create_user(&st.db, &st.clock, "nat", Role::Analyst, Some("000000")).await.unwrap();
+    let tok = start_session(&st.db, &st.clock, "nat").await.unwrap().0;
+    st.clock.advance(60 - st.clock.now().rem_euclid(60));
+    for _ in 0..5 {
+        assert_eq!(call(&st, "GET", "/api/v1/me", Some(&tok), None).await.0, StatusCode::OK);
+    }
+    let (status, body) = call(&st, "GET", "/api/v1/me", Some(&tok), None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    st.clock.advance(60);
+    assert_eq!(call(&st, "GET", "/api/v1/me", Some(&tok), None).await.0, StatusCode::OK);
+    // The throttled logins are in the journal.
+    assert!(!st.audit.entries(|e| e.kind == "login.throttled", 100).unwrap().is_empty());
 }

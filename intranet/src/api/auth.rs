@@ -9,6 +9,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::Extensions;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -73,7 +74,13 @@ pub struct LoginBody {
     totp: String,
 }
 
-pub async fn login(State(st): State<AppState>, Json(b): Json<LoginBody>) -> Result<Response> {
+pub async fn login(State(st): State<AppState>, ext: Extensions, Json(b): Json<LoginBody>) -> Result<Response> {
+    let addr = super::limits::client_addr(&ext);
+    let l = &st.limits;
+    if let Err(e) = l.check("login", &b.name, &addr, l.login_per_account, l.login_per_address, st.clock.now()) {
+        st.audit.record("login.throttled", &b.name, "", "refused", json!({ "addr": addr }))?;
+        return Err(e);
+    }
     let r = accounts::login(&st.db, &st.clock, &b.name, &b.password, &b.totp).await;
     let (kind, outcome) = match &r {
         Ok(_) => ("login.ok", "ok"),

@@ -5,6 +5,7 @@
 //! ```text
 //!  request ─▶ Authed (Authorization: Bearer T | Cookie flumon_session=T [+ X-CSRF-Token on writes];
 //!                     password older than 90 days ─▶ 403 except /auth/password, /auth/logout, /me)
+//!     │   (rate limits per account and address, limits.rs: 429)
 //!     ├─ /auth/*, /me ─────────────────────────── auth.rs
 //!     ├─ analyst:  /indicators /timeseries /regions /mem /nowcast /quality /drugs ─▶ data.rs ─▶ scoped()
 //!     ├─ sysadmin: /admin/users…                  ─▶ admin.rs
@@ -15,6 +16,7 @@
 pub mod admin;
 pub mod auth;
 pub mod data;
+pub mod limits;
 
 use std::sync::Arc;
 
@@ -44,6 +46,8 @@ pub struct AppState {
     pub audit: Audit,
     pub clock: Clock,
     pub journals: Arc<Vec<JournalSource>>,
+    /// Login and API rate limits (shared by every request of this server).
+    pub limits: Arc<limits::RateLimits>,
 }
 
 /// The account behind a request.
@@ -87,6 +91,7 @@ impl FromRequestParts<AppState> for Authed {
             Some(t) => (t, false),
             None => (cookie_token(parts).ok_or(Error::Unauthorized("请先登录 (login required)"))?, true),
         };
+        let addr = limits::client_addr(&parts.extensions);
         let (account, csrf) = authenticate(&state.db, &state.clock, &token)
             .await?
             .ok_or(Error::Unauthorized("会话无效或已超时，请重新登录 (session expired)"))?;
@@ -96,6 +101,8 @@ impl FromRequestParts<AppState> for Authed {
                 return Err(Error::Forbidden("CSRF 校验失败 (CSRF check failed)"));
             }
         }
+        let l = &state.limits;
+        l.check("api", &account.name, &addr, l.api_per_account, l.api_per_address, state.clock.now())?;
         // LEVEL3: a password older than 90 days must be changed before anything else.
         let path = parts.uri.path();
         let allowed = ["/auth/password", "/auth/logout", "/me"].iter().any(|p| path.ends_with(p));

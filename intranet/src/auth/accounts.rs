@@ -304,14 +304,19 @@ pub async fn login(db: &Db, clock: &Clock, name: &str, pw: &str, totp_code: &str
     });
     let ok = pw_ok && step.is_some() && activation.is_none() && disabled == 0 && hash.is_some();
     if !ok {
-        let failed: i64 = row.try_get::<i64, _>(5)? + 1;
-        let lock = if failed >= MAX_FAILURES { now + LOCK_SECONDS } else { 0 };
-        sqlx::query("UPDATE users SET failed = $1, locked_until = $2 WHERE name = $3")
-            .bind(if lock > 0 { 0 } else { failed })
-            .bind(lock)
+        // One atomic increment, so parallel attempts cannot overwrite each other's count.
+        let failed: i64 = sqlx::query_scalar("UPDATE users SET failed = failed + 1 WHERE name = $1 RETURNING failed")
             .bind(name)
-            .execute(&db.pool)
+            .fetch_one(&db.pool)
             .await?;
+        let lock = if failed >= MAX_FAILURES { now + LOCK_SECONDS } else { 0 };
+        if lock > 0 {
+            sqlx::query("UPDATE users SET failed = 0, locked_until = $1 WHERE name = $2")
+                .bind(lock)
+                .bind(name)
+                .execute(&db.pool)
+                .await?;
+        }
         return Err(if lock > 0 {
             Error::Locked
         } else {
