@@ -77,6 +77,12 @@ pub fn dedupe_key(org: &str, ty: RecordType, rec_key: &str) -> Vec<u8> {
 
 /// The content digest of a record, ignoring its DMZ stamp.
 pub fn digest_unstamped(rec: &OutRecord) -> Result<[u8; 32]> {
+    let c = rec.common();
+    if c.dmz_time == chrono::NaiveDateTime::default() && c.dmz_seq == 0 {
+        // not stamped yet (the pipeline's case): no copy needed
+        let bytes = bincode::serde::encode_to_vec(rec, config()).map_err(codec)?;
+        return Ok(flumon_shared::crypto::sm3(&bytes));
+    }
     let mut r = rec.clone();
     let c = common_mut(&mut r);
     c.dmz_time = chrono::NaiveDateTime::default();

@@ -1,6 +1,10 @@
 //! Throughput of a real `flumon-dmz` process over TLS (issue 3's benchmark):
 //! 1,000-row CSV uploads at concurrency 8 (8 hospitals), records/s, MB/s,
-//! p50/p99 receipt latency. Ignored by default; run in release:
+//! p50/p99 receipt latency, server CPU per record and peak memory (VmHWM);
+//! then, in the same run, the in-process pipeline of the foundation benchmark
+//! (parse → validate → desensitise → bincode → SM4-GCM of payload and raw
+//! original, one core) over the same files, and the ratio of the two.
+//! Ignored by default; run in release:
 //! `cargo test --release -p flumon-dmz --test dmz_bench -- --ignored --nocapture`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
@@ -9,6 +13,57 @@ mod dmz_common;
 use std::time::{Duration, Instant};
 
 use dmz_common::*;
+use flumon_shared::crypto::{SymKey, seal};
+use flumon_shared::desens::keys::{PersonKey, PseudonymKey};
+use flumon_shared::desens::outbound::Desensitiser;
+use flumon_shared::desens::scrub::ScrubOptions;
+use flumon_shared::entries::Entry;
+use flumon_shared::model::RecordType;
+use flumon_shared::parse::{Limits, parse_upload};
+use flumon_shared::receipt::{OfflineState, check_file};
+use flumon_shared::validate::Ctx;
+
+/// user + system CPU seconds of a process.
+fn cpu_secs(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = &s[s.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+fn vm_hwm_mib(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let l = s.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    l.split_whitespace().nth(1).unwrap().parse::<f64>().unwrap() / 1024.0
+}
+
+/// The foundation benchmark's in-process pipeline over `files` on one core: records/s.
+fn in_process(files: &[(String, Vec<u8>)]) -> (f64, u64) {
+    let des = Desensitiser {
+        person: PersonKey::from_bytes([1; 32]),
+        pseudonym: PseudonymKey::from_bytes([2; 32]),
+        scrub: ScrubOptions::default(),
+        drop_free_text: false,
+    };
+    let key = SymKey::generate().unwrap();
+    let now = now_cst();
+    let mut records = 0u64;
+    let t = Instant::now();
+    for (org, bytes) in files {
+        let parsed = parse_upload(RecordType::Outpatient, bytes, Some("text/csv"), &Limits::default()).unwrap();
+        records += parsed.rows.len() as u64;
+        let ctx = Ctx { now, org: Some(org.clone()) };
+        let (receipt, accepted) = check_file(&parsed, &ctx, &mut OfflineState::default());
+        assert_eq!(receipt.rejected, 0);
+        let out: Vec<Entry> =
+            accepted.iter().enumerate().map(|(i, a)| Entry::Record(des.desensitise(a, now, i as u64))).collect();
+        let payload = bincode::serde::encode_to_vec(&out, bincode::config::standard()).unwrap();
+        std::hint::black_box(seal(&key, b"bench", &payload).unwrap());
+        std::hint::black_box(seal(&key, b"raw", bytes).unwrap());
+    }
+    (records as f64 / t.elapsed().as_secs_f64(), records)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run in release with --ignored"]
@@ -31,6 +86,10 @@ async fn upload_throughput() {
         files.push(mine);
     }
     let bytes: usize = files.iter().flatten().map(Vec::len).sum();
+    let same_files: Vec<(String, Vec<u8>)> =
+        agents.iter().zip(&files).flat_map(|(a, fs)| fs.iter().map(|f| (a.uscc.clone(), f.clone()))).collect();
+    let pid = dmz.pid().unwrap();
+    let cpu0 = cpu_secs(pid);
     let t0 = Instant::now();
     let mut tasks = Vec::new();
     for (a, mine) in agents.iter().zip(files) {
@@ -53,6 +112,7 @@ async fn upload_throughput() {
         lat.extend(t.await.unwrap());
     }
     let secs = t0.elapsed().as_secs_f64();
+    let cpu = cpu_secs(pid) - cpu0;
     lat.sort();
     let records = f64::from(CONC * FILES_EACH * ROWS);
     let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize];
@@ -63,6 +123,23 @@ async fn upload_throughput() {
         bytes as f64 / secs / 1e6,
         pct(0.5),
         pct(0.99)
+    );
+    let records_n = CONC * FILES_EACH * ROWS;
+    let dmz_rate = records / secs;
+    let (inproc_rate, inproc_n) = in_process(&same_files);
+    assert_eq!(inproc_n, u64::from(records_n));
+    eprintln!(
+        "server CPU {:.1} µs/record (user+sys over the run), peak RSS {:.0} MiB",
+        cpu / records * 1e6,
+        vm_hwm_mib(pid)
+    );
+    eprintln!(
+        "in-process pipeline, same {} files, one core: {:.0} records/s ({:.1} µs/record); ratio DMZ/in-process {:.2} (throughput), {:.2} (CPU per record)",
+        same_files.len(),
+        inproc_rate,
+        1e6 / inproc_rate,
+        dmz_rate / inproc_rate,
+        (1e6 / inproc_rate) / (cpu / records * 1e6)
     );
     let m = dmz.metrics().await;
     let (n, sum) = (m["flumon_dmz_durability_seconds_count"], m["flumon_dmz_durability_seconds_sum"]);

@@ -60,7 +60,7 @@ impl Store {
         let dir = data_dir.join("sled");
         std::fs::create_dir_all(&dir)?;
         let db =
-            sled::Config::new().path(&dir).mode(sled::Mode::HighThroughput).cache_capacity(256 << 20).open().map_err(
+            sled::Config::new().path(&dir).mode(sled::Mode::HighThroughput).cache_capacity(64 << 20).open().map_err(
                 |e| match e {
                     sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || is_lock_error(&io) => {
                         Error::Unavailable(format!("the store {} is open in another process", dir.display()))

@@ -141,6 +141,11 @@ impl Dmz {
         }
     }
 
+    /// The running server's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// SIGKILL, no warning.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
