@@ -61,7 +61,8 @@ out=$data_dir/downloads
 mkdir -p "$out"
 
 name=flumon-agent-$version-linux-x86_64
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+# work in a hidden folder beside the final files (same file system: renames are atomic, no extra copy)
+tmp=$out/.publish.$$; mkdir -p "$tmp"; trap 'rm -rf "$tmp"' EXIT
 cp "$binary" "$tmp/$name"
 chmod 0755 "$tmp/$name"
 sm3=$(openssl dgst -sm3 -r "$tmp/$name" | awk '{print $1}')
@@ -75,7 +76,7 @@ printf '{"file":"%s","name":"flumon-agent","version":"%s","date":"%s","size":%s,
 
 # files first (fsynced, renamed into place), then the manifest that lists them
 for f in "$name" "$name.sig" "$name.release.json"; do
-  cp "$tmp/$f" "$out/.$f.tmp"; sync "$out/.$f.tmp"; mv -f "$out/.$f.tmp" "$out/$f"
+  sync "$tmp/$f"; mv -f "$tmp/$f" "$out/$f"
 done
 cp "$pub" "$out/.release-sign.pub.pem.tmp" && mv -f "$out/.release-sign.pub.pem.tmp" "$out/release-sign.pub.pem"
 {

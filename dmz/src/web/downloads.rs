@@ -93,7 +93,15 @@ pub const DOCS: &[Doc] = &[
 ];
 
 /// Screenshots the operating guide shows (docs/screenshots/).
-pub const IMAGES: &[(&str, &[u8])] = &[];
+pub const IMAGES: &[(&str, &[u8])] = &[
+    ("dmz-login.png", include_bytes!("../../../docs/screenshots/dmz-login.png")),
+    ("dmz-upload.png", include_bytes!("../../../docs/screenshots/dmz-upload.png")),
+    ("dmz-receipt.png", include_bytes!("../../../docs/screenshots/dmz-receipt.png")),
+    ("dmz-history.png", include_bytes!("../../../docs/screenshots/dmz-history.png")),
+    ("dmz-calendar.png", include_bytes!("../../../docs/screenshots/dmz-calendar.png")),
+    ("dmz-figures.png", include_bytes!("../../../docs/screenshots/dmz-figures.png")),
+    ("dmz-agents.png", include_bytes!("../../../docs/screenshots/dmz-agents.png")),
+];
 
 fn folder(state: &AppState) -> PathBuf {
     state.config.paths.data_dir.join(DIR)

@@ -106,7 +106,8 @@ fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
     serde_json::from_str(&body).unwrap_or(Value::Null)
 }
 
-const ELEMENT: &str = "element-6066-11e4-a932-57a8e7a4bf0f";
+/// The W3C WebDriver element reference key.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 impl Driver {
     pub fn start(chrome: &Path, driver: &Path) -> Driver {
