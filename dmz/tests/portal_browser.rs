@@ -37,7 +37,7 @@ async fn hospital_pages_in_a_browser() {
     let h = Hospital::generate(21, 0);
     flumon_dmz::hospitals::create_approved(&srv.state, &h.code, &h.name, h.county.code, h.level).await.unwrap();
     {
-        use flumon_dmz::web::{accounts, activation};
+        use flumon_dmz::web::accounts;
         let user = accounts::User::new(&h.code, accounts::Role::Hospital { code: h.code.clone() }, &h.name, None);
         accounts::create(&srv.state, &user).unwrap();
     }

@@ -100,6 +100,7 @@ pub const IMAGES: &[(&str, &[u8])] = &[
     ("dmz-history.png", include_bytes!("../../../docs/screenshots/dmz-history.png")),
     ("dmz-calendar.png", include_bytes!("../../../docs/screenshots/dmz-calendar.png")),
     ("dmz-figures.png", include_bytes!("../../../docs/screenshots/dmz-figures.png")),
+    ("dmz-downloads.png", include_bytes!("../../../docs/screenshots/dmz-downloads.png")),
     ("dmz-agents.png", include_bytes!("../../../docs/screenshots/dmz-agents.png")),
 ];
 
