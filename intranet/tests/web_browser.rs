@@ -86,8 +86,8 @@ async fn analysts_and_administrators_in_a_real_browser() {
     assert!(d.count("#t-series tbody tr") >= 20, "half a year of weeks");
     shot(&d, "series");
     let from = t - Duration::days(13);
-    d.js(
-        "document.querySelector('#f-by').value = 'day'; document.querySelector('#f-from').value = arguments[0]; document.querySelector('form.filters').submit();",
+    d.submit_filters(
+        "document.querySelector('#f-by').value = 'day'; document.querySelector('#f-from').value = arguments[0]",
         json!([from.to_string()]),
     );
     assert!(d.url().contains("by=day") && d.url().contains(&format!("from={from}")), "{}", d.url());

@@ -184,9 +184,11 @@ impl Chart {
         for h in &self.hlines {
             m = m.max(h.value);
         }
+        // Level bands show where the data are; they stretch the axis by at most a quarter.
+        let cap = if m > 0.0 { m * 1.25 } else { f64::INFINITY };
         for h in &self.hbands {
-            // Open-ended top bands do not stretch the axis beyond 1.15 × the level's start.
-            m = m.max(if h.to.is_finite() { h.to.min(m.max(h.from) * 1.15) } else { h.from * 1.15 });
+            let top = if h.to.is_finite() { h.to } else { h.from * 1.15 };
+            m = m.max(top.min(cap));
         }
         m
     }

@@ -207,11 +207,22 @@ pub async fn map(State(st): State<AppState>, u: WebUser, Query(q): Query<Q>) -> 
         format!("{} 下级{}", tree.node.name, tree.children.first().map_or("", |c| level_zh(c.level))),
         &["代码", "名称", "流感病例数", "新增住院", "死亡例数", "门急诊流感样病例占比"],
     );
+    let names: BTreeMap<String, String> = if tree.children.iter().any(|c| c.level == "hospital") {
+        crate::indicators::fetch::hospitals(&st.db, &s)
+            .await
+            .map_err(|e| u.err(e))?
+            .into_iter()
+            .map(|h| (h.code, h.name))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
     for c in &tree.children {
+        let name = names.get(&c.code).cloned().unwrap_or_else(|| c.name.clone());
         let href = if c.level == "hospital" { q.url("/series", &[("scope", &c.code)]) } else { link(&c.code) };
         t.push(vec![
             Td::text(c.code.clone()),
-            Td::link(c.name.clone(), href),
+            Td::link(name, href),
             Td::num(cell(c.cases)),
             Td::num(cell(c.admissions)),
             Td::num(cell(c.deaths)),

@@ -201,7 +201,7 @@ pub fn generate(w: &World) -> Vec<Entry> {
                 ));
             }
             // Upload receipts: hospital 6 did not upload yesterday; some rows rejected.
-            if d < t && !(hi == 6 && d == t - CDuration::days(1)) {
+            if d < t && !(hi == 6 && d >= t - CDuration::days(2)) {
                 let rej = (r.next() * 4.0) as u64;
                 let rule = if r.next() < 0.6 { "E101" } else { "E205" };
                 let hour = if hi == 2 { 10 } else { 6 };
@@ -270,7 +270,9 @@ impl Server {
             w.drop_batch(&spool, chunk);
         }
         let db = flumon_intranet::db::Db::open(&cfg.database_url).await.unwrap();
-        flumon_intranet::ingest::ingest_spool(&db, &w.keys(), &spool).await.unwrap();
+        if let Err(e) = flumon_intranet::ingest::ingest_spool(&db, &w.keys(), &spool).await {
+            panic!("ingest: {e}");
+        }
         db.pool.close().await;
         eprintln!("web test data: {} entries ingested in {:.1} s", entries.len(), t0.elapsed().as_secs_f64());
         let mut codes = std::collections::BTreeMap::new();
@@ -482,9 +484,38 @@ impl Driver {
         self.cmd("POST", &format!("/element/{e}/value"), Some(json!({ "text": text })));
     }
 
+    /// Clicks, then waits for a navigation it started to finish.
     pub fn click(&self, css: &str) {
         let e = self.find(css);
+        self.js("window.__flumonOld = true;", json!([]));
         self.cmd("POST", &format!("/element/{e}/click"), Some(json!({})));
+        self.settle();
+    }
+
+    /// Waits (up to 20 s) until the page is a new, completely loaded document.
+    pub fn settle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let v = http(
+                self.port,
+                "POST",
+                &format!("/session/{}/execute/sync", self.session),
+                Some(
+                    &json!({ "script": "return document.readyState === 'complete' && !window.__flumonOld;", "args": [] }),
+                ),
+            );
+            if v["value"] == json!(true) || Instant::now() > deadline {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Submits the filter form after `script` set its fields, and waits for the new page.
+    pub fn submit_filters(&self, script: &str, args: Value) {
+        self.js("window.__flumonOld = true;", json!([]));
+        self.js(&format!("{script}; document.querySelector('form.filters').submit();"), args);
+        self.settle();
     }
 
     pub fn text(&self, css: &str) -> String {
