@@ -143,7 +143,6 @@ async fn analysts_and_administrators_in_a_real_browser() {
     d.goto(&s.url("/map"));
     assert_eq!(d.count("a.tile"), 1, "only 广东 links");
     assert!(!d.exists("a.tile[data-code='110000']"));
-    assert!(d.source().contains("&lt;5") || d.source().contains("<5") || !d.source().is_empty());
     shot(&d, "map-province");
     d.click("header button");
 
