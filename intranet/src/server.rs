@@ -106,8 +106,16 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: watch::Receive
         Duration::from_secs(config.ingest.poll_seconds),
         shutdown.clone(),
     ));
+    let journal_key = Arc::new(flumon_shared::crypto::Sm2PrivateKey::load(&config.paths.journal_key)?);
+    let checkpoints = tokio::spawn(crate::audit::checkpoint_task(
+        st.audit.clone(),
+        journal_key,
+        Duration::from_secs(3600),
+        shutdown.clone(),
+    ));
     serve(listener, tls, app(st), shutdown).await;
     let _ = watcher.await;
+    let _ = checkpoints.await;
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! `init` + `serve`: HTTPS with TLS 1.3 only (a TLS 1.2 client is refused),
 //! the spool watcher ingesting a batch dropped in the inbound spool, the
-//! API answering over TLS, graceful shutdown.
+//! API answering over TLS, graceful shutdown, signed journal checkpoints.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
@@ -143,4 +143,20 @@ async fn serve_over_tls13_and_ingest_the_spool() {
     assert!(client(&[&rustls::version::TLS12]).connect(ServerName::try_from("localhost").unwrap(), tcp).await.is_err());
     tx.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(40), server).await.unwrap().unwrap().unwrap();
+
+    // The audit journal got a signed checkpoint at start (then hourly) that verifies with the public key,
+    // and an edited entry is caught.
+    let pubkey = flumon_shared::crypto::Sm2PublicKey::load(&cfg.paths.journal_pub).unwrap();
+    let report = flumon_shared::journal::verify(&cfg.paths.journal, &pubkey).unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert!(report.checkpoints >= 2, "signed checkpoints at start and at shutdown: {report:?}");
+    let text = std::fs::read_to_string(&cfg.paths.journal).unwrap();
+    let other_key = flumon_shared::crypto::Sm2PrivateKey::generate().unwrap();
+    let other = other_key.public_key();
+    let forged = flumon_shared::journal::verify(&cfg.paths.journal, other).unwrap();
+    assert!(!forged.is_intact() || forged.checkpoints == 0, "another key does not verify the checkpoints");
+    assert!(text.contains("access.read"), "analyst reads are journaled");
+    std::fs::write(&cfg.paths.journal, text.replacen("access.read", "access.reaD", 1)).unwrap();
+    let edited = flumon_shared::journal::verify(&cfg.paths.journal, &pubkey).unwrap();
+    assert!(!edited.is_intact(), "an edited entry breaks the chain: {edited:?}\n{text}");
 }
