@@ -281,3 +281,94 @@ pub fn diff(new: &Counters, old: &Counters) -> Counters {
     out.retain(|_, v| *v != 0);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDateTime;
+
+    fn t(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    fn facts(kind: Kind) -> Facts {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+        Facts { gxsj: t("2026-11-20 10:00:00"), first_seen: day, ywrq: Some(day), unit: None, kind: Some(kind) }
+    }
+
+    fn out(jzlx: u8, kbdsj: Option<&str>) -> Facts {
+        facts(Kind::Outpatient {
+            jzlx,
+            jzsj: t("2026-11-18 09:00:00"),
+            fbrq: NaiveDate::from_ymd_opt(2026, 11, 17),
+            lcfx: 3,
+            kbd: if kbdsj.is_some() { 1 } else { 2 },
+            kbdsj: kbdsj.map(t),
+            icu: false,
+            vent: false,
+            ecmo: false,
+            zgzt: 1,
+        })
+    }
+
+    #[test]
+    fn discharge_supersedes_outpatient_one_case() {
+        let o = out(3, None);
+        let d = facts(Kind::Discharge {
+            rysj: t("2026-11-19 08:00:00"),
+            cysj: t("2026-11-22 08:00:00"),
+            fbrq: None,
+            lcfx: 4,
+            kbd: 2,
+            kbdsj: None,
+            icu: true,
+            vent: false,
+            ecmo: false,
+            lyfs: 5,
+        });
+        let c = contribution(&[&o, &d]);
+        assert_eq!(c.get("case:2026-11-19:出院"), Some(&1));
+        assert!(!c.keys().any(|k| k.starts_with("case:2026-11-18")), "{c:?}");
+        assert_eq!(c.get("critical:2026-11-19"), Some(&1));
+        assert_eq!(c.get("death:2026-11-22"), Some(&1), "LYFS 5 by CYSJ");
+        assert_eq!(c.get("live:outpatient"), Some(&1));
+    }
+
+    #[test]
+    fn treatment_within_48_hours_counts_the_earliest_dose() {
+        let o = out(1, Some("2026-11-20 12:00:00")); // 60 h after FBRQ 00:00 by KBDSJ
+        let late = contribution(&[&o]);
+        assert_eq!(late.get("treated_fbrq:2026-11-18"), Some(&1));
+        assert_eq!(late.get("treated48:2026-11-18"), None);
+        let order = facts(Kind::Medication {
+            kssj: t("2026-11-18 10:00:00"),
+            drug: Some(("奥司他韦".into(), "NAI".into())),
+        });
+        let early = contribution(&[&o, &order]);
+        assert_eq!(early.get("treated48:2026-11-18"), Some(&1));
+        assert_eq!(early.get("sev_treated48:2026-11-18"), Some(&1));
+        assert_eq!(early.get("treated_class:2026-11-18:NAI"), Some(&1));
+        assert_eq!(early.get("order:2026-11-18:奥司他韦"), Some(&1));
+        // the order alone (no case): empirical use
+        assert_eq!(contribution(&[&order]).get("empiric:2026-11-18"), Some(&1));
+    }
+
+    #[test]
+    fn stock_reserve_and_subtypes() {
+        let day = |d: u32| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+        let rows: Vec<Facts> = (14..=21)
+            .map(|d| {
+                facts(Kind::Stock { tjrq: day(d), drug: "奥司他韦".into(), kcl: 100 + u64::from(d), drxhl: 10 })
+            })
+            .collect();
+        let c = contribution(&rows.iter().collect::<Vec<_>>());
+        assert_eq!(c.get("stock_kcl:奥司他韦"), Some(&121), "stock of the latest day");
+        assert_eq!(c.get("stock_use7:奥司他韦"), Some(&70), "use over TJRQ-6 … TJRQ");
+        assert_eq!(subtype(Some(1), Some(11)), "A(H1N1)pdm09");
+        assert_eq!(subtype(Some(1), None), "甲型未分亚型");
+        assert_eq!(subtype(Some(2), Some(29)), "乙型未分系");
+        assert_eq!(subtype(Some(3), None), "甲乙混合");
+        assert_eq!(subtype(Some(9), None), "型别不详");
+        assert_eq!(diff(&c, &c), Counters::new());
+    }
+}
