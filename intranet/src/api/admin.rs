@@ -122,7 +122,8 @@ pub async fn journals(State(st): State<AppState>, a: Authed) -> Result<Json<Vec<
     a.require(Role::Secadmin)?;
     st.audit.record("security.journals", &a.account.name, "secadmin", "ok", json!({}))?;
     let mut out = vec![status("intranet", &st.audit.verify()?)];
-    for j in st.journals.iter() {
+    // the sender's journal appears once a security officer uploaded it
+    for j in st.journals.iter().filter(|j| j.name != SENDER || j.path.exists()) {
         let r = match Sm2PublicKey::load(&j.pubkey).and_then(|k| journal::verify(&j.path, &k)) {
             Ok(r) => status(&j.name, &r),
             Err(e) => JournalStatus {
@@ -225,4 +226,334 @@ pub async fn audit_journal(
 ) -> Result<Json<Vec<JournalEntry>>> {
     a.require(Role::Auditor)?;
     Ok(Json(st.audit.entries(|e| matches!(role_of(e), "sysadmin" | "secadmin"), l.get())?))
+}
+
+// ── The transfer link (TRANSFER.md "Audit"): the sender's journal carried by hand ──────────────────
+//
+//  upload (≤ 64 MiB) ─▶ verify with [[journals]] "sender".pubkey ─▶ no good line? refused
+//                    ─▶ temp file + rename into its configured path (the data folder) ─▶ journaled
+//  sender journal  ─▶ batch.sent / batch.resent ─┐
+//  receiver journal ─▶ batch.received / rejected ─┴▶ join on seq ─▶ received | altered | lost | unsent
+//  (the same rules as transfer/src/reconcile.rs, which the intranet does not link)
+
+/// The `[[journals]]` names of the transfer's two ends.
+pub const SENDER: &str = "sender";
+pub const RECEIVER: &str = "receiver";
+/// The largest sender journal accepted.
+pub const MAX_SENDER_JOURNAL: usize = 64 << 20;
+
+fn source(st: &AppState, name: &str) -> Result<(std::path::PathBuf, Sm2PublicKey)> {
+    read_source(st, name).map_err(|e| match e {
+        Error::NotFound => Error::BadRequest(format!(
+            "intranet.toml 未登记 [[journals]] name = \"{name}\" (日志路径与检查点公钥) (journal \"{name}\" not configured)"
+        )),
+        e => e,
+    })
+}
+
+/// What an upload left.
+#[derive(Clone, Debug, Serialize)]
+pub struct Upload {
+    pub bytes: usize,
+    pub sm3: String,
+    pub good_lines: u64,
+    pub intact: bool,
+    pub first_bad: Option<String>,
+}
+
+/// Stores an uploaded sender journal after verifying it with the sender's key.
+pub async fn store_sender_journal(st: &AppState, a: &Authed, bytes: axum::body::Bytes) -> Result<Upload> {
+    a.require(Role::Secadmin)?;
+    let refuse = |why: String, size: usize| -> Result<Upload> {
+        st.audit.record(
+            "security.sender_journal.upload",
+            &a.account.name,
+            "secadmin",
+            "refused",
+            json!({ "bytes": size, "reason": why }),
+        )?;
+        Err(Error::BadRequest(why))
+    };
+    if bytes.len() > MAX_SENDER_JOURNAL {
+        return refuse(format!("文件过大: 超过 {} MiB (file too large)", MAX_SENDER_JOURNAL >> 20), bytes.len());
+    }
+    if bytes.is_empty() {
+        return refuse("文件为空 (empty file)".into(), 0);
+    }
+    let (path, key) = source(st, SENDER)?;
+    let task = tokio::task::spawn_blocking(move || -> Result<Upload> {
+        let r = journal::verify_bytes(&bytes, &key);
+        let up = Upload {
+            bytes: bytes.len(),
+            sm3: hex::encode(flumon_shared::crypto::sm3(&bytes)),
+            good_lines: r.good_lines,
+            intact: r.is_intact(),
+            first_bad: r.first_bad.map(|b| format!("第 {} 行: {}", b.line, b.reason)),
+        };
+        if up.good_lines > 0 {
+            let dir = path.parent().unwrap_or(std::path::Path::new("."));
+            std::fs::create_dir_all(dir)?;
+            let tmp = dir.join(format!(".upload.{}.tmp", journal::now_ms()));
+            std::fs::write(&tmp, &bytes)?;
+            std::fs::File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+        }
+        Ok(up)
+    });
+    let up = task.await.map_err(|e| Error::BadRequest(format!("校验任务失败 (verify task failed): {e}")))??;
+    if up.good_lines == 0 {
+        let why = format!(
+            "不是有效的发送端传输日志, 或不是用登记的发送端公钥签的 (not a sender journal): {}",
+            up.first_bad.clone().unwrap_or_default()
+        );
+        return refuse(why, up.bytes);
+    }
+    st.audit.record(
+        "security.sender_journal.upload",
+        &a.account.name,
+        "secadmin",
+        "ok",
+        json!({ "bytes": up.bytes, "sm3": up.sm3, "lines": up.good_lines, "intact": up.intact }),
+    )?;
+    Ok(up)
+}
+
+/// `POST /security/sender-journal` (raw body; the CSRF header as every API POST).
+pub async fn upload_sender_journal(
+    State(st): State<AppState>,
+    a: Authed,
+    bytes: axum::body::Bytes,
+) -> Result<Json<Upload>> {
+    Ok(Json(store_sender_journal(&st, &a, bytes).await?))
+}
+
+/// One journal's chain as the reconciliation used it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Chain {
+    pub intact: bool,
+    pub lines: u64,
+    pub last_seq: u64,
+    pub checkpoints: u64,
+    pub head: String,
+    pub first_bad: Option<String>,
+}
+
+fn read_all(path: &std::path::Path, key: &Sm2PublicKey) -> Result<(Chain, Vec<JournalEntry>)> {
+    let mut es = Vec::new();
+    let r = journal::visit(path, key, |e| es.push(e.clone()))?;
+    let c = Chain {
+        intact: r.is_intact(),
+        lines: r.good_lines,
+        last_seq: r.last_seq,
+        checkpoints: r.checkpoints,
+        head: hex::encode(r.head),
+        first_bad: r.first_bad.map(|b| format!("第 {} 行: {}", b.line, b.reason)),
+    };
+    Ok((c, es))
+}
+
+/// What became of one batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fate {
+    Received,
+    Altered,
+    Lost,
+    /// Received or rejected, but not in the sender's journal.
+    Unsent,
+}
+
+/// One batch of the reconciliation.
+#[derive(Clone, Debug, Serialize)]
+pub struct BatchRow {
+    pub seq: u64,
+    pub fate: Fate,
+    pub sent_sm3: Option<String>,
+    pub received_sm3: Option<String>,
+    pub passes: u64,
+    pub quarantined_records: u64,
+    pub note: String,
+}
+
+/// The sender journal against the receiver journal.
+#[derive(Clone, Debug, Serialize)]
+pub struct TransferReconcile {
+    pub sender: Chain,
+    pub receiver: Chain,
+    pub rows: Vec<BatchRow>,
+}
+
+impl TransferReconcile {
+    pub fn count(&self, f: Fate) -> usize {
+        self.rows.iter().filter(|r| r.fate == f).count()
+    }
+    pub fn sent(&self) -> usize {
+        self.rows.iter().filter(|r| r.sent_sm3.is_some()).count()
+    }
+}
+
+#[derive(Default)]
+struct Side {
+    sm3: Option<String>,
+    passes: u64,
+    rejected: Option<String>,
+    quarantined: u64,
+}
+
+fn u(e: &JournalEntry, k: &str) -> Option<u64> {
+    e.detail.get(k).and_then(serde_json::Value::as_u64)
+}
+
+fn s(e: &JournalEntry, k: &str) -> Option<String> {
+    e.detail.get(k).and_then(|v| v.as_str()).map(str::to_owned)
+}
+
+/// Joins the two journals on the batch sequence number.
+pub fn join(sent_entries: &[JournalEntry], recv_entries: &[JournalEntry]) -> Vec<BatchRow> {
+    let mut sent: BTreeMap<u64, Side> = BTreeMap::new();
+    for e in sent_entries.iter().filter(|e| e.kind == "batch.sent" || e.kind == "batch.resent") {
+        let Some(seq) = u(e, "seq") else { continue };
+        let x = sent.entry(seq).or_default();
+        x.sm3 = s(e, "sm3").or(x.sm3.take());
+        x.passes += u(e, "passes").unwrap_or(0);
+    }
+    let mut got: BTreeMap<u64, Side> = BTreeMap::new();
+    for e in recv_entries {
+        let Some(seq) = u(e, "seq") else { continue };
+        match e.kind.as_str() {
+            "batch.received" => {
+                let x = got.entry(seq).or_default();
+                x.sm3 = s(e, "sm3");
+                x.quarantined = u(e, "quarantined_records").unwrap_or(0);
+            }
+            "batch.rejected" => {
+                got.entry(seq).or_default().rejected = Some(s(e, "reason").unwrap_or_else(|| "?".into()))
+            }
+            _ => {}
+        }
+    }
+    let seqs: std::collections::BTreeSet<u64> = sent.keys().chain(got.keys()).copied().collect();
+    let mut rows = Vec::new();
+    for seq in seqs {
+        let (sx, rx) = (sent.get(&seq), got.get(&seq));
+        let (fate, note) = match (sx, rx) {
+            (Some(sx), Some(rx)) => match (&rx.sm3, &rx.rejected) {
+                (Some(rs), why) if Some(rs) == sx.sm3.as_ref() => {
+                    (Fate::Received, why.as_ref().map(|w| format!("另一份副本被拒收: {w}")).unwrap_or_default())
+                }
+                (Some(_), _) => (Fate::Altered, "收到的 SM3 与发送的不同".into()),
+                (None, Some(why)) => (Fate::Altered, format!("被拒收: {why}")),
+                (None, None) => (Fate::Lost, String::new()),
+            },
+            (Some(_), None) => (Fate::Lost, String::new()),
+            (None, Some(rx)) => (
+                Fate::Unsent,
+                match &rx.rejected {
+                    Some(why) if rx.sm3.is_none() => format!("发送端日志中没有; 被拒收: {why}"),
+                    _ => "发送端日志中没有".into(),
+                },
+            ),
+            (None, None) => continue,
+        };
+        rows.push(BatchRow {
+            seq,
+            fate,
+            sent_sm3: sx.and_then(|x| x.sm3.clone()),
+            received_sm3: rx.and_then(|x| x.sm3.clone()),
+            passes: sx.map_or(0, |x| x.passes),
+            quarantined_records: rx.map_or(0, |x| x.quarantined),
+            note,
+        });
+    }
+    rows
+}
+
+/// The last uploaded sender journal against the receiver journal; `None` before any upload.
+pub async fn transfer_reconcile_of(st: &AppState, a: &Authed) -> Result<Option<TransferReconcile>> {
+    a.require(Role::Secadmin)?;
+    let (spath, skey) = source(st, SENDER)?;
+    let (rpath, rkey) = source(st, RECEIVER)?;
+    if !spath.exists() {
+        return Ok(None);
+    }
+    st.audit.record("security.transfer.reconcile", &a.account.name, "secadmin", "ok", json!({}))?;
+    let task = tokio::task::spawn_blocking(move || -> Result<TransferReconcile> {
+        let (sender, se) = read_all(&spath, &skey)?;
+        let (receiver, re) = read_all(&rpath, &rkey)?;
+        Ok(TransferReconcile { sender, receiver, rows: join(&se, &re) })
+    });
+    Ok(Some(task.await.map_err(|e| Error::BadRequest(format!("对账任务失败 (reconcile task failed): {e}")))??))
+}
+
+/// `GET /security/transfer/reconcile`.
+pub async fn transfer_reconcile(State(st): State<AppState>, a: Authed) -> Result<Json<Option<TransferReconcile>>> {
+    Ok(Json(transfer_reconcile_of(&st, &a).await?))
+}
+
+/// Receiver journal events the security officer follows (no record content).
+#[derive(Clone, Debug, Serialize)]
+pub struct LinkEvent {
+    pub seq: u64,
+    pub time: u64,
+    pub kind: String,
+    /// Batch sequence number (quarantine events).
+    pub batch: Option<u64>,
+    /// Reason (rejections), or the silence in seconds (heartbeats).
+    pub reason: String,
+    /// The quarantine file name, or the number of quarantined records.
+    pub what: String,
+}
+
+/// Quarantined batches / records and missed heartbeats of the receiver journal.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LinkEvents {
+    pub quarantined: Vec<LinkEvent>,
+    pub heartbeats: Vec<LinkEvent>,
+}
+
+pub async fn link_events_of(st: &AppState, a: &Authed, limit: usize) -> Result<LinkEvents> {
+    a.require(Role::Secadmin)?;
+    st.audit.record("security.transfer.events", &a.account.name, "secadmin", "ok", json!({}))?;
+    let (path, key) = source(st, RECEIVER)?;
+    let task = tokio::task::spawn_blocking(move || -> Result<LinkEvents> {
+        let mut out = LinkEvents::default();
+        journal::visit(&path, &key, |e| {
+            let ev = |reason: String, what: String| LinkEvent {
+                seq: e.seq,
+                time: e.time,
+                kind: e.kind.clone(),
+                batch: u(e, "seq"),
+                reason,
+                what,
+            };
+            match e.kind.as_str() {
+                "batch.rejected" => {
+                    out.quarantined.push(ev(s(e, "reason").unwrap_or_default(), s(e, "quarantine").unwrap_or_default()))
+                }
+                "record.quarantined" => {
+                    let n = e.detail.get("records").and_then(|v| v.as_array()).map_or(0, Vec::len);
+                    let q = s(e, "quarantine").unwrap_or_default();
+                    out.quarantined
+                        .push(ev("记录含个人身份信息, 已隔离 (identifier found)".into(), format!("{n} 条记录 · {q}")))
+                }
+                "heartbeat.missed" | "heartbeat.resumed" => {
+                    let secs = u(e, "silent_secs").unwrap_or(0);
+                    let what = u(e, "missed").map(|m| format!("丢失约 {m} 次心跳")).unwrap_or_default();
+                    out.heartbeats.push(LinkEvent { batch: None, ..ev(format!("{secs} 秒无心跳"), what) })
+                }
+                _ => {}
+            }
+        })?;
+        for v in [&mut out.quarantined, &mut out.heartbeats] {
+            let cut = v.len().saturating_sub(limit);
+            v.drain(..cut);
+        }
+        Ok(out)
+    });
+    task.await.map_err(|e| Error::BadRequest(format!("读取任务失败 (read task failed): {e}")))?
+}
+
+/// `GET /security/transfer/events`.
+pub async fn link_events(State(st): State<AppState>, a: Authed, Query(l): Query<Limit>) -> Result<Json<LinkEvents>> {
+    Ok(Json(link_events_of(&st, &a, l.get()).await?))
 }

@@ -135,6 +135,13 @@ pub fn app(state: AppState) -> Router {
         .route("/security/journals/{name}", get(admin::journal_entries))
         .route("/security/events", get(admin::events))
         .route("/security/reconcile", get(admin::reconcile))
+        .route("/security/transfer/reconcile", get(admin::transfer_reconcile))
+        .route("/security/transfer/events", get(admin::link_events))
+        .route(
+            "/security/sender-journal",
+            post(admin::upload_sender_journal)
+                .layer(axum::extract::DefaultBodyLimit::max(admin::MAX_SENDER_JOURNAL + (1 << 20))),
+        )
         .route("/audit/journal", get(admin::audit_journal));
     Router::new().nest("/api/v1", api).merge(crate::web::router()).with_state(state)
 }

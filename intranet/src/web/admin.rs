@@ -4,20 +4,25 @@
 //! ```text
 //!  secadmin: /security         ─▶ journals (chain verification) + reconcile (gaps highlighted)
 //!            /security/events  ─▶ login / logout / activation events
+//!            /security/transfer ─▶ upload the sender journal (multipart, ≤ 64 MiB, CSRF) ─▶ reconcile
+//!                                  per batch (lost / altered highlighted) + quarantined batches + missed heartbeats
 //!  sysadmin: /users            ─▶ list, create (activation code shown once), reset TOTP, disable/enable, unlock
 //!  auditor:  /audit            ─▶ the journal of sysadmin and secadmin actions
 //! ```
 
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::multipart::{MultipartError, MultipartRejection};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
+use axum::routing::get;
 use flumon_shared::journal::JournalEntry;
 use maud::html;
 use serde::Deserialize;
 
 use super::analyst::maybe_export;
 use super::filters::Q;
-use super::layout::{html_ok, int, msg, page, role_zh, scope_name};
+use super::layout::{html_ok, html_status, int, msg, page, role_zh, scope_name};
 use super::login::token_ok;
 use super::table::{Table, Td};
 use super::{PageResult, WebUser};
@@ -109,7 +114,7 @@ pub async fn security(State(st): State<AppState>, u: WebUser, Query(q): Query<Q>
         @if gaps > 0 { (msg("err", &format!("共缺失 {gaps} 个批次 (丢失或被拦截), 见下表红色行; 可在 DMZ 端执行重发。"))) }
         @else { (msg("ok", "各节点批次序号连续, 无缺失。")) }
         @for t in &tables { div.card { (t.html(Some("/security?"))) } }
-        p.hint { "本页不含任何病例数据。隔离批次与心跳丢失记录在传输日志中 (事件 batch.quarantined / heartbeat.missed)。" }
+        p.hint { "本页不含任何病例数据。发送端日志上传、逐批对账、隔离批次与心跳丢失见 " a href="/security/transfer" { "传输链路对账" } "。" }
     };
     Ok(html_ok(page(&u.frame("/security"), "传输与安全日志", body)))
 }
@@ -262,4 +267,264 @@ pub async fn user_action(
         Some(code) => users_page(&st, &u, Some(code_note(&name, code))).await,
         None => Ok(Redirect::to("/users").into_response()),
     }
+}
+
+// ── /security/transfer ───────────────────────────────────────────────────────────────────────────
+
+/// The transfer page's routes: the upload needs more than the default 2 MiB body.
+pub fn transfer_routes() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/security/transfer", get(transfer).post(upload))
+        .layer(DefaultBodyLimit::max(api::MAX_SENDER_JOURNAL + (1 << 20)))
+}
+
+fn fate_zh(f: api::Fate) -> &'static str {
+    match f {
+        api::Fate::Received => "已收到",
+        api::Fate::Altered => "被篡改/拒收",
+        api::Fate::Lost => "丢失",
+        api::Fate::Unsent => "发送端无记录",
+    }
+}
+
+fn short(h: Option<&str>) -> String {
+    h.map_or_else(|| "—".into(), |h| format!("{}…", h.get(..16).unwrap_or(h)))
+}
+
+fn chain_zh(c: &api::Chain) -> String {
+    if c.intact {
+        format!("完整 ({} 条)", c.lines)
+    } else {
+        format!("断裂于{} (只用了其前 {} 条)", c.first_bad.as_deref().unwrap_or("?"), c.lines)
+    }
+}
+
+/// Received rows shown on the page (problem rows are always all shown; exports and the API have every row).
+const RECEIVED_SHOWN: usize = 500;
+
+fn transfer_tables(rec: Option<&api::TransferReconcile>, ev: &api::LinkEvents, all: bool) -> Vec<Table> {
+    let mut out = Vec::new();
+    if let Some(r) = rec {
+        let mut ct =
+            Table::new("chains", "日志链校验", &["日志", "结果", "有效条数", "最后序号", "检查点", "链头", "首个异常"]);
+        for (name, c) in [("发送端 (DMZ, 人工带入)", &r.sender), ("接收端 (内网)", &r.receiver)] {
+            ct.push_class(
+                vec![
+                    Td::text(name),
+                    Td::text(if c.intact { "完整" } else { "断裂" }),
+                    Td::num(c.lines.to_string()),
+                    Td::num(c.last_seq.to_string()),
+                    Td::num(c.checkpoints.to_string()),
+                    Td::text(short(Some(&c.head))),
+                    Td::text(c.first_bad.clone().unwrap_or_else(|| "—".into())),
+                ],
+                (!c.intact).then_some("alert"),
+            );
+        }
+        out.push(ct);
+        let received = r.count(api::Fate::Received);
+        let skip = if all { 0 } else { received.saturating_sub(RECEIVED_SHOWN) };
+        let title = if skip > 0 {
+            format!("逐批对账 (异常批次全部列出; 正常收到的只列最近 {RECEIVED_SHOWN} 批, 导出含全部)")
+        } else {
+            "逐批对账".into()
+        };
+        let mut bt = Table::new(
+            "batches",
+            title,
+            &["批次序号", "结果", "发送 SM3", "接收 SM3", "发送次数", "隔离记录数", "说明"],
+        );
+        let mut seen_ok = 0;
+        for row in &r.rows {
+            if row.fate == api::Fate::Received {
+                seen_ok += 1;
+                if seen_ok <= skip {
+                    continue;
+                }
+            }
+            let class = match row.fate {
+                api::Fate::Lost | api::Fate::Altered => Some("alert"),
+                api::Fate::Unsent => Some("warn"),
+                api::Fate::Received => None,
+            };
+            bt.push_class(
+                vec![
+                    Td::num(row.seq.to_string()),
+                    Td::text(fate_zh(row.fate)),
+                    Td::text(short(row.sent_sm3.as_deref())),
+                    Td::text(short(row.received_sm3.as_deref())),
+                    Td::num(row.passes.to_string()),
+                    Td::num(row.quarantined_records.to_string()),
+                    Td::text(row.note.clone()),
+                ],
+                class,
+            );
+        }
+        out.push(bt);
+    }
+    let mut qt = Table::new(
+        "quarantine",
+        "隔离的批次与记录 (接收端日志)",
+        &["日志序号", "时间 (北京时间)", "事件", "批次序号", "原因", "隔离文件 / 记录数"],
+    );
+    for e in ev.quarantined.iter().rev() {
+        qt.push_class(
+            vec![
+                Td::num(e.seq.to_string()),
+                Td::text(cst_ms(e.time)),
+                Td::text(if e.kind == "batch.rejected" { "批次拒收" } else { "记录隔离" }),
+                Td::num(e.batch.map_or_else(|| "—".into(), |b| b.to_string())),
+                Td::text(e.reason.clone()),
+                Td::text(e.what.clone()),
+            ],
+            (e.kind == "batch.rejected").then_some("alert"),
+        );
+    }
+    out.push(qt);
+    let mut ht =
+        Table::new("heartbeats", "心跳丢失 (接收端日志)", &["日志序号", "时间 (北京时间)", "事件", "静默时长", "说明"]);
+    for e in ev.heartbeats.iter().rev() {
+        ht.push_class(
+            vec![
+                Td::num(e.seq.to_string()),
+                Td::text(cst_ms(e.time)),
+                Td::text(if e.kind == "heartbeat.missed" { "心跳丢失" } else { "心跳恢复" }),
+                Td::text(e.reason.clone()),
+                Td::text(e.what.clone()),
+            ],
+            (e.kind == "heartbeat.missed").then_some("warn"),
+        );
+    }
+    out.push(ht);
+    out
+}
+
+async fn transfer_page(
+    st: &AppState,
+    u: &WebUser,
+    q: &Q,
+    note: Option<maud::Markup>,
+    status: StatusCode,
+) -> PageResult {
+    let a = u.authed();
+    // an unconfigured journal is a warning on the page, not an error page
+    let mut setup = Vec::new();
+    let rec = match api::transfer_reconcile_of(st, &a).await {
+        Ok(r) => r,
+        Err(Error::BadRequest(m)) => {
+            setup.push(m);
+            None
+        }
+        Err(e) => return Err(u.err(e)),
+    };
+    let ev = match api::link_events_of(st, &a, 1000).await {
+        Ok(ev) => ev,
+        Err(Error::BadRequest(m)) => {
+            setup.push(m);
+            api::LinkEvents::default()
+        }
+        Err(e) => return Err(u.err(e)),
+    };
+    setup.dedup();
+    let tables = transfer_tables(rec.as_ref(), &ev, q.format.is_some());
+    if let Some(r) = maybe_export(q, &tables, "transfer") {
+        return r;
+    }
+    let summary = rec.as_ref().map(|r| {
+        let (lost, altered) = (r.count(api::Fate::Lost), r.count(api::Fate::Altered));
+        let text = format!(
+            "汇总: 发送 {} 批, 收到 {}, 丢失 {lost}, 被篡改/拒收 {altered}, 发送端无记录 {}, 隔离记录 {}; 发送端日志链 {}; 接收端日志链 {}。",
+            r.sent(),
+            r.count(api::Fate::Received),
+            r.count(api::Fate::Unsent),
+            r.rows.iter().map(|x| x.quarantined_records).sum::<u64>(),
+            chain_zh(&r.sender),
+            chain_zh(&r.receiver),
+        );
+        let ok = lost == 0 && altered == 0 && r.sender.intact && r.receiver.intact;
+        msg(if ok { "ok" } else { "err" }, &text)
+    });
+    let body = html! {
+        h2 { "传输链路对账" }
+        @if let Some(n) = note { (n) }
+        @for m in &setup { (msg("err", m)) }
+        div.card {
+            h3 { "上传发送端传输日志" }
+            p.hint { "从 DMZ 发送端人工带入的日志文件 (flumon-transfer 的 send journal), 不超过 64 MiB; 以登记的发送端公钥校验哈希链与签名检查点后保存。" }
+            form.filters method="post" action="/security/transfer" enctype="multipart/form-data" {
+                input type="hidden" name="csrf" value=(u.csrf);
+                div { label for="f-journal" { "日志文件" } input #f-journal type="file" name="journal" required; }
+                div { button.btn type="submit" { "上传并对账" } }
+            }
+        }
+        @match &summary {
+            Some(s) => { div #summary { (s) } }
+            None => { (msg("warn", "尚未上传发送端日志, 无法逐批对账; 下方仍列出接收端的隔离与心跳记录。")) }
+        }
+        @for t in &tables { div.card { (t.html(Some("/security/transfer?"))) } }
+        p.hint { "本页不含任何病例数据: 只有批次序号、SM3 摘要、原因与时间。" }
+    };
+    Ok(html_status(status, page(&u.frame("/security/transfer"), "传输链路对账", body)))
+}
+
+/// `GET /security/transfer`.
+pub async fn transfer(State(st): State<AppState>, u: WebUser, Query(q): Query<Q>) -> PageResult {
+    u.require(Role::Secadmin)?;
+    transfer_page(&st, &u, &q, None, StatusCode::OK).await
+}
+
+fn upload_err(e: &MultipartError) -> Error {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Error::BadRequest(format!("文件过大: 超过 {} MiB (file too large)", api::MAX_SENDER_JOURNAL >> 20))
+    } else {
+        Error::BadRequest(format!("上传中断或格式错误 (bad upload): {}", e.body_text()))
+    }
+}
+
+async fn read_upload(mp: Result<Multipart, MultipartRejection>) -> Result<(String, Option<axum::body::Bytes>)> {
+    let mut mp =
+        mp.map_err(|e| Error::BadRequest(format!("请用页面上的表单上传 (multipart expected): {}", e.body_text())))?;
+    let (mut csrf, mut file) = (String::new(), None);
+    while let Some(f) = mp.next_field().await.map_err(|e| upload_err(&e))? {
+        match f.name() {
+            Some("csrf") => csrf = f.text().await.map_err(|e| upload_err(&e))?,
+            Some("journal") => file = Some(f.bytes().await.map_err(|e| upload_err(&e))?),
+            _ => {}
+        }
+    }
+    Ok((csrf, file))
+}
+
+/// `POST /security/transfer` (multipart: csrf, journal).
+pub async fn upload(State(st): State<AppState>, u: WebUser, mp: Result<Multipart, MultipartRejection>) -> PageResult {
+    u.require(Role::Secadmin)?;
+    let q = Q::default();
+    let bad = |m: String| (Some(msg("err", &m)), StatusCode::BAD_REQUEST);
+    let (note, status) = match read_upload(mp).await {
+        Err(Error::BadRequest(m)) => bad(m),
+        Err(e) => return Err(u.err(e)),
+        Ok((csrf, file)) => {
+            check_csrf(&u, &csrf).map_err(|e| u.err(e))?;
+            match file {
+                None => bad("请选择日志文件 (no file)".into()),
+                Some(bytes) => match api::store_sender_journal(&st, &u.authed(), bytes).await {
+                    Ok(up) => {
+                        let mut t = format!(
+                            "已上传并保存发送端日志: {} 字节, {} 条有效记录, SM3 {}。",
+                            up.bytes,
+                            up.good_lines,
+                            short(Some(&up.sm3))
+                        );
+                        if let Some(b) = &up.first_bad {
+                            t.push_str(&format!(" 注意: 日志链在{b}处断裂, 其后内容未用于对账。"));
+                        }
+                        (Some(msg(if up.intact { "ok" } else { "warn" }, &t)), StatusCode::OK)
+                    }
+                    Err(Error::BadRequest(m)) => bad(m),
+                    Err(e) => return Err(u.err(e)),
+                },
+            }
+        }
+    };
+    transfer_page(&st, &u, &q, note, status).await
 }

@@ -61,7 +61,11 @@ fn nav(role: Role) -> &'static [(&'static str, &'static str)] {
             ("/drugs", "药物储备"),
             ("/quality", "数据质量"),
         ],
-        Role::Secadmin => &[("/security", "传输与安全日志"), ("/security/events", "登录与访问事件")],
+        Role::Secadmin => &[
+            ("/security", "传输与安全日志"),
+            ("/security/transfer", "传输链路对账"),
+            ("/security/events", "登录与访问事件"),
+        ],
         Role::Sysadmin => &[("/users", "账户管理")],
         Role::Auditor => &[("/audit", "管理员操作日志")],
     }

@@ -163,6 +163,7 @@ pub fn router() -> axum::Router<AppState> {
         .route("/quality", get(analyst::quality))
         .route("/security", get(admin::security))
         .route("/security/events", get(admin::events))
+        .merge(admin::transfer_routes())
         .route("/users", get(admin::users).post(admin::create_user))
         .route("/users/{name}/{action}", post(admin::user_action))
         .route("/audit", get(admin::audit))
