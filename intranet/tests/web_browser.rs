@@ -156,6 +156,15 @@ async fn analysts_and_administrators_in_a_real_browser() {
         assert!(d.source().contains("无权访问"), "secadmin refused {p}");
     }
     assert_eq!(d.fetch("/map?format=csv")[0], 403);
+    // the sender's journal, carried from the DMZ, uploaded through the form: batch 3 lost, highlighted
+    d.goto(&s.url("/security/transfer"));
+    d.type_into("#f-journal", &s.dir.path().join("transfer/send-journal.log").display().to_string());
+    d.click("form.filters button");
+    assert!(d.source().contains("已上传并保存发送端日志"), "{}", d.source());
+    assert!(d.text("#summary").contains("丢失 1"), "{}", d.text("#summary"));
+    assert!(d.exists("#t-batches tr.alert"), "the lost batch highlighted");
+    assert!(d.text("#t-heartbeats").contains("心跳丢失"));
+    shot(&d, "transfer");
     d.goto(&s.url("/security/events"));
     assert!(d.text("#t-events").contains("login.ok"));
     d.goto(&s.url("/security"));

@@ -257,8 +257,10 @@ impl Server {
                     l.to_string()
                 }
             })
+            .filter(|l| l.trim() != "journals = []")
             .collect::<Vec<_>>()
             .join("\n");
+        let text = text + &transfer_journals(&dir.path().join("transfer"));
         std::fs::write(&config, text).unwrap();
         let cfg = flumon_intranet::config::Config::load(&config).unwrap();
         // Ingest the batches as the receiver would deliver them.
@@ -307,6 +309,34 @@ impl Server {
     pub fn url(&self, path: &str) -> String {
         format!("https://127.0.0.1:{}{path}", self.port)
     }
+}
+
+/// The transfer's journals for the security officer's page: the receiver's (batch 3 never
+/// arrived), and the sender's, left in DIR/send-journal.log for the test to upload.
+fn transfer_journals(dir: &Path) -> String {
+    use flumon_shared::crypto::Sm2PrivateKey;
+    use flumon_shared::journal::Journal;
+    std::fs::create_dir_all(dir).unwrap();
+    let (sk, rk) = (Sm2PrivateKey::generate().unwrap(), Sm2PrivateKey::generate().unwrap());
+    sk.public_key().save(&dir.join("sender.pub.pem")).unwrap();
+    rk.public_key().save(&dir.join("receiver.pub.pem")).unwrap();
+    let h = |seq: u64| hex::encode(flumon_shared::crypto::sm3(format!("batch {seq}").as_bytes()));
+    let mut s = Journal::create(&dir.join("send-journal.log"), sk.public_key()).unwrap();
+    let mut r = Journal::create(&dir.join("recv-journal.log"), rk.public_key()).unwrap();
+    for seq in 1..=4u64 {
+        s.append("batch.sent", &json!({"seq": seq, "sm3": h(seq), "passes": 1})).unwrap();
+        if seq != 3 {
+            r.append("batch.received", &json!({"seq": seq, "sm3": h(seq), "quarantined_records": 0})).unwrap();
+        }
+    }
+    r.append("heartbeat.missed", &json!({"silent_secs": 31, "ever_heard": true})).unwrap();
+    s.checkpoint(&sk).unwrap();
+    r.checkpoint(&rk).unwrap();
+    let d = dir.display();
+    format!(
+        "\n[[journals]]\nname = \"receiver\"\npath = \"{d}/recv-journal.log\"\npubkey = \"{d}/receiver.pub.pem\"\n\
+         [[journals]]\nname = \"sender\"\npath = \"data/sender-journal.log\"\npubkey = \"{d}/sender.pub.pem\"\n"
+    )
 }
 
 /// Where the browser and its driver are, if installed.
