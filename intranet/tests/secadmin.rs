@@ -258,3 +258,65 @@ async fn other_roles_csrf_and_bad_uploads_are_refused() {
     assert_eq!(refused.len(), 2, "the non-journal and the 64 MiB + 1 upload are journaled as refused");
     assert!(refused.iter().all(|e| e.detail["outcome"] == json!("refused")), "{refused:?}");
 }
+
+async fn api(st: &AppState, method: &str, uri: &str, token: &str, body: Vec<u8>) -> (StatusCode, serde_json::Value) {
+    let sock: std::net::SocketAddr = "192.0.2.1:4000".parse().unwrap();
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .extension(axum::extract::ConnectInfo(sock))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/octet-stream")
+        .body(Body::from(body))
+        .unwrap();
+    let resp = app(st.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+}
+
+#[tokio::test]
+async fn the_api_twins_upload_reconcile_and_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = world(dir.path()).await;
+    let sec = w.sessions[0].0.clone();
+    let sj = dir.path().join("send-journal.log");
+    sender_journal(&sj, &w.sender_key);
+    let bytes = std::fs::read(&sj).unwrap();
+
+    let (s, v) = api(&w.st, "GET", "/api/v1/security/transfer/reconcile", &sec, vec![]).await;
+    assert_eq!((s, v), (StatusCode::OK, serde_json::Value::Null), "nothing uploaded yet");
+    for (tok, _) in &w.sessions[1..] {
+        let (s, _) = api(&w.st, "POST", "/api/v1/security/sender-journal", tok, bytes.clone()).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, _) = api(&w.st, "GET", "/api/v1/security/transfer/events", tok, vec![]).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+    }
+    let (s, v) =
+        api(&w.st, "POST", "/api/v1/security/sender-journal", &sec, b"{\"not\": \"a journal\"}".to_vec()).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["message"].as_str().unwrap().contains("不是有效的发送端传输日志"), "{v}");
+    let (s, v) = api(&w.st, "POST", "/api/v1/security/sender-journal", &sec, vec![b'{'; (64 << 20) + 1]).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["message"].as_str().unwrap().contains("文件过大"), "{v}");
+    assert!(!w.stored.exists());
+
+    let (s, v) = api(&w.st, "POST", "/api/v1/security/sender-journal", &sec, bytes.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!((v["good_lines"].as_u64(), v["intact"].as_bool()), (Some(9), Some(true)), "{v}");
+    let (s, v) = api(&w.st, "GET", "/api/v1/security/transfer/reconcile", &sec, vec![]).await;
+    assert_eq!(s, StatusCode::OK);
+    let lost: Vec<u64> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["fate"] == json!("lost"))
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lost, [3]);
+    let (s, v) = api(&w.st, "GET", "/api/v1/security/transfer/events?limit=1", &sec, vec![]).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["quarantined"].as_array().unwrap().len(), 1, "the last one only: {v}");
+    assert_eq!(v["quarantined"][0]["reason"], json!("bad SM2 signature"), "{v}");
+    assert_eq!(v["heartbeats"][0]["kind"], json!("heartbeat.resumed"), "{v}");
+}
