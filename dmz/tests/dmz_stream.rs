@@ -137,7 +137,7 @@ async fn streamed_uploads() {
     let accepted0 = dmz.metrics().await["flumon_dmz_records_accepted_total"];
 
     // a whole-file error in the very last row of a streamed file: nothing accepted
-    let mut bad = big_csv(&b.uscc, 500_000, 15_000);
+    let mut bad = big_csv(&b.uscc, 500_000, 20_000);
     assert!(bad.len() > 5 << 20);
     bad.extend_from_slice(b"x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x\n");
     let cb = dmz.client(&b);
@@ -162,7 +162,11 @@ async fn streamed_uploads() {
     // cut off after 16 MiB of a declared 60 MiB: nothing left behind, nothing counted
     let before = dmz.metrics().await;
     cut_off_upload(&dmz, &a, 60 << 20, 16 << 20).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // the server may still be encrypting what it had received when it sees the end
+    let t0 = std::time::Instant::now();
+    while raw_files(&dmz).len() > 3 && t0.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     assert_eq!(raw_files(&dmz).len(), 3, "a cut-off upload left its spool file");
     let after = dmz.metrics().await;
     for k in ["flumon_dmz_records_received_total", "flumon_dmz_uploads_total"] {
