@@ -58,7 +58,7 @@ A="$W/agent"
 "$B/flumon-agent" enroll --dmz "https://127.0.0.1:$PUB" --uscc "$code" --code "$(enrol)" --ca "$W/dmz/ca/ca.pem" \
   --config-dir "$A" --token "$token" >"$W/logs/agent.log" 2>&1
 sed -i -e "s|^folder = \"exports\".*|folder = \"$W/synth/$code/$TODAY\"|" "$A/agent.toml"
-"$B/flumon-agent" run --config "$A/agent.toml" --once >>"$W/logs/agent.log" 2>&1 || fail "agent run"
+"$B/flumon-agent" run --config "$A/agent.toml" --once --attempts 2 >>"$W/logs/agent.log" 2>&1 || fail "agent run"
 for _ in $(seq 1 60); do compgen -G "$W/dmz/outbox/*.fbatch" >/dev/null && break; sleep 0.5; done
 compgen -G "$W/dmz/outbox/*.fbatch" >/dev/null || fail "no batch in the outbox"
 
@@ -81,11 +81,14 @@ printf 'x' >>"$W/tampered/data.tar.gz"
 deploy/restore.sh dmz --config "$W/dmz/dmz.toml" --from "$W/tampered" --force >/dev/null 2>&1 && fail "a tampered backup was restored"
 
 echo "== DMZ: serves again from the restored store"
+flock -w 20 -x "$W/dmz/data/sled/db" true || fail "the restored store stays locked"
 "$B/flumon-dmz" serve --config "$W/dmz/dmz.toml" >"$W/logs/dmz2.log" 2>&1 &
 DMZ=$!; PIDS+=("$DMZ")
 wait_port "$PUB"; wait_port "$ADM"
+sleep 0.5
+kill -0 "$DMZ" 2>/dev/null || fail "the DMZ did not start on the restored store: $(head -3 "$W/logs/dmz2.log")"
 enrol >/dev/null || fail "the restored DMZ does not know hospital $code"
-"$B/flumon-agent" run --config "$A/agent.toml" --once --rerun >>"$W/logs/agent.log" 2>&1 || fail "agent run after restore"
+"$B/flumon-agent" run --config "$A/agent.toml" --once --rerun --attempts 2 >>"$W/logs/agent.log" 2>&1 || fail "agent run after restore"
 stop_pid "$DMZ"
 
 echo "== 内网 (intranet): ingest the batches, online backup"
