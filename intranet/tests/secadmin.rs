@@ -320,3 +320,26 @@ async fn the_api_twins_upload_reconcile_and_refuse() {
     assert_eq!(v["quarantined"][0]["reason"], json!("bad SM2 signature"), "{v}");
     assert_eq!(v["heartbeats"][0]["kind"], json!("heartbeat.resumed"), "{v}");
 }
+
+#[tokio::test]
+async fn a_mass_loss_is_capped_on_the_page_and_whole_in_the_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = world(dir.path()).await;
+    let (sec, csrf) = w.sessions[0].clone();
+    let sj = dir.path().join("send-journal.log");
+    let mut j = Journal::create(&sj, w.sender_key.public_key()).unwrap();
+    for seq in 1..=2600u64 {
+        j.append("batch.sent", &json!({"seq": seq, "sm3": h(seq), "passes": 1})).unwrap();
+    }
+    drop(j);
+    let bytes = std::fs::read(&sj).unwrap();
+    let (s, html) = page(&w.st, "POST", "/security/transfer", &sec, Some(multipart(&csrf, &bytes))).await;
+    assert_eq!(s, StatusCode::OK);
+    let t = &html[html.find("id=\"t-batches\"").unwrap()..];
+    let t = &t[..t.find("</table>").unwrap()];
+    // 3 received (1, 2, 4), 2 altered (5, 6), 2595 lost (3, 7..=2600): the first 2000 problem rows shown
+    assert_eq!(t.matches("<tr class=\"alert\"").count(), 2000);
+    assert!(html.contains("共 2597 个"), "the title says how many");
+    let (_, csv) = page(&w.st, "GET", "/security/transfer?format=csv&table=batches", &sec, None).await;
+    assert_eq!(csv.lines().filter(|l| l.contains(",丢失,")).count(), 2595, "the export has every row");
+}

@@ -299,8 +299,9 @@ fn chain_zh(c: &api::Chain) -> String {
     }
 }
 
-/// Received rows shown on the page (problem rows are always all shown; exports and the API have every row).
+/// Rows shown on the page: the last received ones, and the first problem ones (exports and the API have every row).
 const RECEIVED_SHOWN: usize = 500;
+const PROBLEMS_SHOWN: usize = 2000;
 
 fn transfer_tables(rec: Option<&api::TransferReconcile>, ev: &api::LinkEvents, all: bool) -> Vec<Table> {
     let mut out = Vec::new();
@@ -323,9 +324,13 @@ fn transfer_tables(rec: Option<&api::TransferReconcile>, ev: &api::LinkEvents, a
         }
         out.push(ct);
         let received = r.count(api::Fate::Received);
+        let problems = r.rows.len() - received;
         let skip = if all { 0 } else { received.saturating_sub(RECEIVED_SHOWN) };
-        let title = if skip > 0 {
-            format!("逐批对账 (异常批次全部列出; 正常收到的只列最近 {RECEIVED_SHOWN} 批, 导出含全部)")
+        let keep = if all { usize::MAX } else { PROBLEMS_SHOWN };
+        let title = if skip > 0 || problems > keep {
+            format!(
+                "逐批对账 (只列最近 {RECEIVED_SHOWN} 个正常批次与前 {PROBLEMS_SHOWN} 个异常批次 (共 {problems} 个); 导出含全部)"
+            )
         } else {
             "逐批对账".into()
         };
@@ -334,11 +339,16 @@ fn transfer_tables(rec: Option<&api::TransferReconcile>, ev: &api::LinkEvents, a
             title,
             &["批次序号", "结果", "发送 SM3", "接收 SM3", "发送次数", "隔离记录数", "说明"],
         );
-        let mut seen_ok = 0;
+        let (mut seen_ok, mut seen_bad) = (0, 0);
         for row in &r.rows {
             if row.fate == api::Fate::Received {
                 seen_ok += 1;
                 if seen_ok <= skip {
+                    continue;
+                }
+            } else {
+                seen_bad += 1;
+                if seen_bad > keep {
                     continue;
                 }
             }
