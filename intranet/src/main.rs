@@ -167,7 +167,10 @@ async fn main() -> anyhow::Result<()> {
             let c = flumon_intranet::check::run(&db).await?;
             println!("{}", serde_json::to_string_pretty(&c)?);
             if !c.consistent() {
-                eprintln!("汇总表与明细重算不一致: {} 个单元格 (rollups differ from a recomputation)", c.mismatch_count);
+                eprintln!(
+                    "汇总表与明细重算不一致: {} 个单元格 (rollups differ from a recomputation)",
+                    c.mismatch_count
+                );
                 std::process::exit(1);
             }
         }
