@@ -73,8 +73,25 @@ impl Error {
         Error::BadRequest(msg.into())
     }
 
+    /// The I/O error behind this one, if any.
+    fn io(&self) -> Option<&std::io::Error> {
+        match self {
+            Error::Io(e) | Error::Shared(flumon_shared::Error::Io(e)) | Error::Sled(sled::Error::Io(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// A full disk (ENOSPC) or an exhausted quota (EDQUOT): the upload was not accepted and can be
+    /// retried once space returns, so it answers 503 with `Retry-After`, not 500.
+    pub fn is_storage_full(&self) -> bool {
+        self.io().and_then(std::io::Error::raw_os_error).is_some_and(|c| c == 28 || c == 122)
+    }
+
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
+        if self.is_storage_full() {
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
         match self {
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -89,6 +106,13 @@ impl Error {
     }
 
     fn code_and_message(&self) -> (&'static str, String) {
+        if self.is_storage_full() {
+            return (
+                "STORAGE_FULL",
+                "服务器存储空间不足, 本次数据未被接收, 请稍后重试 (storage full: nothing was accepted, retry later)"
+                    .to_owned(),
+            );
+        }
         match self {
             Error::Unauthorized(m) => ("UNAUTHORIZED", (*m).to_owned()),
             Error::Forbidden(m) => ("FORBIDDEN", m.clone()),
@@ -118,6 +142,9 @@ impl IntoResponse for Error {
         {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
+        if self.is_storage_full() {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        }
         resp
     }
 }
@@ -128,4 +155,25 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Maps any displayable codec error.
 pub(crate) fn codec(e: impl std::fmt::Display) -> Error {
     Error::Codec(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_answers_503_with_retry_after() {
+        let full = || std::io::Error::from_raw_os_error(28);
+        for e in
+            [Error::Io(full()), Error::Shared(flumon_shared::Error::Io(full())), Error::Sled(sled::Error::Io(full()))]
+        {
+            assert!(e.is_storage_full());
+            let r = e.into_response();
+            assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(r.headers().get(header::RETRY_AFTER).unwrap(), "60");
+        }
+        let other = Error::Io(std::io::Error::from_raw_os_error(5));
+        assert!(!other.is_storage_full());
+        assert_eq!(other.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
 }

@@ -57,9 +57,13 @@ pub struct Journal {
     path: PathBuf,
     head: JournalHead,
     verify_key: Sm2PublicKey,
-    /// Set while a write is in flight; a failed write leaves the file
-    /// unusable for appends until reopened (and verified).
+    /// Set while a write is in flight; a failed write (a full disk, an I/O
+    /// error) leaves it set, and the next append first cuts the file back to
+    /// `good_len` (the failed entry was never acknowledged) and records a
+    /// `journal.recovered` entry, so the service resumes when the disk does.
     broken: bool,
+    /// Length of the file after the last acknowledged (fsynced) entry.
+    good_len: u64,
 }
 
 /// Now, in unix milliseconds.
@@ -94,6 +98,7 @@ impl Journal {
             head: JournalHead { seq: 0, hash: [0; 32] },
             verify_key: verify_key.clone(),
             broken: false,
+            good_len: 0,
         })
     }
 
@@ -126,6 +131,7 @@ impl Journal {
             head: JournalHead { seq: report.last_seq, hash: report.head },
             verify_key: verify_key.clone(),
             broken: false,
+            good_len: report.good_bytes,
         };
         if let Some(bytes) = torn {
             journal.write_entry(now_ms(), KIND_RECOVERED, serde_json::json!({ "truncated_bytes": bytes }))?;
@@ -181,9 +187,27 @@ impl Journal {
         self.head.seq.checked_add(1).ok_or_else(|| Error::Journal("seq overflow".into()))
     }
 
+    /// After a failed write: cuts the file back to the last acknowledged
+    /// entry (fsynced) and records how many bytes were cut.
+    fn recover(&mut self) -> Result<()> {
+        let len = self.file.metadata()?.len();
+        if len > self.good_len {
+            self.file.set_len(self.good_len)?;
+        }
+        self.file.sync_all()?;
+        self.broken = false;
+        let cut = len.saturating_sub(self.good_len);
+        self.write_entry(
+            now_ms(),
+            KIND_RECOVERED,
+            serde_json::json!({ "truncated_bytes": cut, "after": "failed write" }),
+        )?;
+        Ok(())
+    }
+
     fn write_entry(&mut self, time: u64, kind: &str, detail: serde_json::Value) -> Result<JournalHead> {
         if self.broken {
-            return Err(Error::Journal("an earlier write failed; reopen the journal".into()));
+            self.recover()?;
         }
         let entry = JournalEntry {
             seq: self.next_seq()?,
@@ -205,6 +229,7 @@ impl Journal {
         self.file.write_all(&line)?;
         self.file.sync_data()?;
         self.broken = false;
+        self.good_len = self.good_len.saturating_add(line.len() as u64);
         self.head = JournalHead { seq: entry.seq, hash };
         Ok(self.head)
     }
@@ -215,7 +240,7 @@ impl Journal {
     pub fn prune_before(&mut self, seq: u64, signing_key: &Sm2PrivateKey) -> Result<PruneReport> {
         self.check_key(signing_key)?;
         if self.broken {
-            return Err(Error::Journal("an earlier write failed; reopen the journal".into()));
+            self.recover()?;
         }
         let next = self.next_seq()?;
         if seq > next {
@@ -273,6 +298,7 @@ impl Journal {
         out.sync_all()?;
         std::fs::rename(&tmp, &self.path)?;
         sync_parent_dir(&self.path)?;
+        self.good_len = out.metadata()?.len();
         self.file = out;
         Ok(PruneReport { removed: seq - already_from, anchor_seq: Some(anchor_seq) })
     }

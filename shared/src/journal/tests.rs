@@ -389,3 +389,31 @@ fn open_recovers_a_torn_last_line() {
     let mut j3 = Journal::open(&p3, vk()).unwrap();
     assert!(j3.append(KIND_RECOVERED, &json!({})).is_err());
 }
+
+/// A write that failed half-way (a full disk) leaves bytes that were never
+/// acknowledged; the next append cuts them, records `journal.recovered`, and
+/// the journal goes on verifying — the service resumes when space returns.
+#[test]
+fn a_failed_write_is_cut_and_the_journal_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("audit.jsonl");
+    let mut j = Journal::create(&p, vk()).unwrap();
+    j.append("upload", &json!({"n": 1})).unwrap();
+    // What a failed write_all leaves: part of a line, and the flag set.
+    {
+        use std::io::Write as _;
+        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(br#"{"seq":2,"time":1,"kind":"upl"#).unwrap();
+    }
+    j.broken = true;
+    let h = j.append("upload", &json!({"n": 2})).unwrap();
+    assert_eq!(h.seq, 3, "entry 2 is the recovery record");
+    let r = verify(&p, vk()).unwrap();
+    assert!(r.is_intact(), "{r:?}");
+    let l = lines(&p);
+    assert_eq!(l.len(), 3);
+    assert!(l[1].contains(KIND_RECOVERED) && l[1].contains("\"truncated_bytes\":29"), "{}", l[1]);
+    // and it reopens cleanly
+    drop(j);
+    assert_eq!(Journal::open(&p, vk()).unwrap().head(), h);
+}
