@@ -169,7 +169,7 @@ fn intranet_template_parses_and_is_complete() {
     let cfg = Config::load(&template("intranet.toml")).unwrap();
     assert_eq!(cfg.database_url, "sqlite:///var/lib/flumon/intranet/intranet.db");
     assert_eq!(cfg.paths.spool, Path::new("/var/lib/flumon/spool"));
-    assert_eq!(cfg.journals.len(), 1);
+    assert_eq!(cfg.journals.len(), 2, "receiver and sender journals");
     assert!(cfg.paths.link_key.is_absolute());
     assert_complete("intranet.toml", &cfg);
     for t in ["", "paths", "ingest", "[journals]"] {
