@@ -222,6 +222,7 @@ pub(super) async fn scans(
                 received: now_cst(),
             };
             outbound::enqueue_entry(&st, &Entry::Scan(info))?;
+            crate::figures::on_scan(&st, &org2, &j, now_cst())?;
         }
         Ok(())
     })

@@ -56,6 +56,7 @@ pub fn type_of(k: &Kind) -> &'static str {
         Kind::Summary => "summary",
         Kind::Stock { .. } => "stock",
         Kind::Visits { .. } => "visits",
+        Kind::Scan => "scan",
     }
 }
 
@@ -153,6 +154,9 @@ pub fn contribution(live: &[&Facts]) -> Counters {
     let mut stock: BTreeMap<&str, Vec<(NaiveDate, u64, u64)>> = BTreeMap::new();
     for f in live {
         let Some(kind) = &f.kind else { continue };
+        if matches!(kind, Kind::Scan) {
+            continue; // counted with its case's death (scan_done)
+        }
         per_record(&mut c, f, kind);
         match kind {
             Kind::Lab { cysj, jyff, dxjg, bdlx, yx } => {
@@ -209,7 +213,11 @@ fn case_contribution(c: &mut Counters, live: &[&Facts]) {
     if let Some((day, gdrq)) = death_of(live) {
         add(c, format!("death:{}", d(day)), 1);
         if let Some(g) = gdrq {
-            add(c, format!("scan_due:{}", d(g + Duration::days(7))), 1);
+            let due = d(g + Duration::days(7));
+            add(c, format!("scan_due:{due}"), 1);
+            if live.iter().any(|f| matches!(f.kind, Some(Kind::Scan))) {
+                add(c, format!("scan_done:{due}"), 1);
+            }
         }
     }
     let Some(case) = case_of(live) else {
@@ -370,5 +378,20 @@ mod tests {
         assert_eq!(subtype(Some(3), None), "甲乙混合");
         assert_eq!(subtype(Some(9), None), "型别不详");
         assert_eq!(diff(&c, &c), Counters::new());
+    }
+
+    #[test]
+    fn a_death_scan_marks_the_due_scan_done_and_counts_no_record() {
+        let death = facts(Kind::Death { swsj: t("2026-11-19 03:00:00"), gdrq: NaiveDate::from_ymd_opt(2026, 11, 20) });
+        let without = contribution(&[&death]);
+        assert_eq!(without.get("scan_due:2026-11-27"), Some(&1));
+        assert_eq!(without.get("scan_done:2026-11-27"), None);
+        let scan = facts(Kind::Scan);
+        let with = contribution(&[&death, &scan]);
+        assert_eq!(with.get("scan_done:2026-11-27"), Some(&1));
+        assert_eq!(with.get("live:scan"), None, "a scan is not a record");
+        assert_eq!(diff(&with, &without), Counters::from([("scan_done:2026-11-27".to_owned(), 1)]));
+        // a scan of a case without a death record counts nothing
+        assert!(contribution(&[&scan]).is_empty());
     }
 }

@@ -89,6 +89,8 @@ pub enum Kind {
         mzrc: u32,
         jzrc: u32,
     },
+    /// A death full-record scan arrived for the case (nothing of the file is kept).
+    Scan,
 }
 
 /// The figures' state of one natural key: its latest version (or a tombstone).

@@ -9,6 +9,7 @@
 //!  pipeline: each step's accepted records ─▶ on_accepted ─▶ apply (store.rs); receipt ─▶ on_receipt
 //!     per record: latest GXSJ wins ─▶ fig_rec[org|type|H(JLID)] = Facts (tombstone on delete)
 //!                                   ─▶ fig_unit[org|unit|type|H(JLID)] membership
+//!  scans endpoint: accepted death scan ─▶ on_scan ─▶ fig_rec[org|scan|H(JZLSH)] in the case's unit
 //!     per touched unit: live facts ─▶ contribution (contrib.rs) ─▶ diff with fig_contrib ─▶ fig_cnt
 //!  pages / exports ─▶ counters(org) ─▶ tables (view.rs)
 //!  tests ─▶ recompute (replay.rs): the same uploads replayed from scratch, compared
@@ -21,7 +22,7 @@ mod store;
 pub mod view;
 
 pub use contrib::Counters;
-pub use store::{apply, apply_receipt, counters};
+pub use store::{apply, apply_receipt, apply_scan, counters};
 
 use chrono::NaiveDateTime;
 use flumon_shared::receipt::{Accepted, Receipt};
@@ -42,6 +43,11 @@ pub mod trees {
 pub fn on_accepted(state: &AppState, org: &str, accepted: &[Accepted], now: NaiveDateTime) -> Result<()> {
     let records: Vec<&flumon_shared::model::Record> = accepted.iter().map(|a| &a.record).collect();
     apply(&state.store, &state.keys.desens.pseudonym, org, &records, now)
+}
+
+/// The scans endpoint's hook: an accepted death full-record scan of case `jzlsh`.
+pub fn on_scan(state: &AppState, org: &str, jzlsh: &str, now: NaiveDateTime) -> Result<()> {
+    apply_scan(&state.store, &state.keys.desens.pseudonym, org, jzlsh, now)
 }
 
 /// The pipeline's hook when an upload was read (status 200): its receipt

@@ -18,7 +18,7 @@ use flumon_shared::model::Record;
 use flumon_shared::receipt::Receipt;
 
 use super::contrib::{Counters, contribution, diff, receipt_contribution};
-use super::facts::{Facts, Unit, kind_of, unit_of};
+use super::facts::{Facts, Kind, Unit, kind_of, unit_of};
 use super::trees;
 use crate::error::{Error, Result, codec};
 use crate::store::Store;
@@ -39,7 +39,6 @@ fn unit_prefix(org: &str, u: &Unit) -> String {
 pub fn apply(store: &Store, key: &PseudonymKey, org: &str, records: &[&Record], now: NaiveDateTime) -> Result<()> {
     let rec_t = store.tree(trees::REC)?;
     let unit_t = store.tree(trees::UNIT)?;
-    let contrib_t = store.tree(trees::CONTRIB)?;
     let mut touched: BTreeSet<Unit> = BTreeSet::new();
     for rec in records {
         let ty = rec.ty().as_str();
@@ -71,9 +70,36 @@ pub fn apply(store: &Store, key: &PseudonymKey, org: &str, records: &[&Record], 
         };
         rec_t.insert(rk.as_bytes(), enc(&facts)?)?;
     }
+    refresh(store, org, &touched)
+}
+
+/// A death full-record scan of case `jzlsh` arrived for hospital `org`: the
+/// case is marked as having one (once; later files of it change nothing).
+pub fn apply_scan(store: &Store, key: &PseudonymKey, org: &str, jzlsh: &str, now: NaiveDateTime) -> Result<()> {
+    let rec_t = store.tree(trees::REC)?;
+    let unit_t = store.tree(trees::UNIT)?;
+    let nk = pseudonym(key, org, "FIG:SCAN", jzlsh);
+    let rk = format!("{org}\0scan\0{nk}");
+    if rec_t.get(rk.as_bytes())?.is_some() {
+        return Ok(());
+    }
+    let unit = Unit::Case(pseudonym(key, org, "FIG:JZLSH", jzlsh));
+    unit_t.insert(format!("{}scan\0{nk}", unit_prefix(org, &unit)).as_bytes(), &[])?;
+    let facts =
+        Facts { gxsj: now, first_seen: now.date(), ywrq: None, unit: Some(unit.clone()), kind: Some(Kind::Scan) };
+    rec_t.insert(rk.as_bytes(), enc(&facts)?)?;
+    refresh(store, org, &BTreeSet::from([unit]))
+}
+
+/// Recomputes the contribution of each touched unit from its live facts and
+/// applies the differences to the counters.
+fn refresh(store: &Store, org: &str, touched: &BTreeSet<Unit>) -> Result<()> {
+    let rec_t = store.tree(trees::REC)?;
+    let unit_t = store.tree(trees::UNIT)?;
+    let contrib_t = store.tree(trees::CONTRIB)?;
     let mut delta = Counters::new();
     let mut contribs: Vec<(String, Option<Vec<u8>>)> = Vec::new();
-    for u in &touched {
+    for u in touched {
         let prefix = unit_prefix(org, u);
         let mut live = Vec::new();
         for kv in unit_t.scan_prefix(prefix.as_bytes()) {
