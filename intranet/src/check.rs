@@ -4,7 +4,7 @@
 //! ```text
 //!  records ──group by (org, ty)──▶ live / deleted counts ─┐
 //!  receipts, batches, scans ──count──────────────────────┼─▶ Check (JSON)
-//!  rollup table  ◀── compare ──▶ ingest::apply::recompute_all
+//!  rollup, rollup_region  ◀── compare ──▶ ingest::apply::recompute_all, ingest::regional::recomputed
 //! ```
 //!
 //! Operators run it after a restore or an incident; the fault campaign
@@ -79,8 +79,14 @@ pub async fn run(db: &Db) -> Result<Check> {
             c.live += n;
         }
     }
-    let stored = stored_rollups(db).await?;
-    let recomputed = recompute_all(db).await?;
+    let mut stored = stored_rollups(db).await?;
+    let mut recomputed = recompute_all(db).await?;
+    // the per-region rollups too, told apart by a "region:" prefix on the key
+    let region = |m: BTreeMap<(String, i64, String, String), i64>| {
+        m.into_iter().map(|((r, d, me, di), v)| ((format!("region:{r}"), d, me, di), v))
+    };
+    stored.extend(region(crate::ingest::regional::stored(db).await?));
+    recomputed.extend(region(crate::ingest::regional::recomputed(db).await?));
     let mut mismatches = Vec::new();
     let mut mismatch_count = 0;
     let keys: std::collections::BTreeSet<_> = stored.keys().chain(recomputed.keys()).collect();

@@ -31,6 +31,22 @@ async fn put(db: &Db, org: &str, day: i64, metric: &str, v: i64) {
         .unwrap();
 }
 
+/// The region rollups (`rollup_region`) that ingest keeps, rebuilt from the hand-written `rollup` rows.
+async fn sync_region_rollups(db: &Db) {
+    sqlx::query("DELETE FROM rollup_region").execute(&db.pool).await.unwrap();
+    for ((region, day, metric, dim), v) in flumon_intranet::ingest::regional::recomputed(db).await.unwrap() {
+        sqlx::query("INSERT INTO rollup_region (region, day, metric, dim, value) VALUES ($1, $2, $3, $4, $5)")
+            .bind(region)
+            .bind(day)
+            .bind(metric)
+            .bind(dim)
+            .bind(v)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    }
+}
+
 fn weeks_of(y: i32) -> Vec<(u32, i64)> {
     let mut v: Vec<(u32, i64)> = (40..=53).filter_map(|w| iso_monday(y, w).map(|m| (w, day_of(m)))).collect();
     v.extend((1..=39).filter_map(|w| iso_monday(y + 1, w).map(|m| (w, day_of(m)))));
@@ -66,6 +82,7 @@ async fn mem_levels_of_a_scope() {
             }
         }
     }
+    sync_region_rollups(&db).await;
     let analyst = Account { name: "a".into(), role: Role::Analyst, scope: Some("110000".into()) };
     let s = scoped(&analyst, &Scope::region("110000").unwrap()).unwrap();
     let l = levels(&db, &s, asof, Series::OeRatio, 10).await.unwrap();
