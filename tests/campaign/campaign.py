@@ -75,12 +75,15 @@ class Svc:
         self.name, self.argv, self.cwd = name, argv, cwd
         self.logf = open(logdir / f"{name}.log", "ab")
         self.proc = None
-        self.prefix = []  # e.g. faketime
+        self.env = None  # e.g. libfaketime's LD_PRELOAD (not the `faketime` wrapper: it forks, and
+        #                  killing the wrapper would orphan the program it started)
 
     def start(self):
-        self.logf.write(f"\n==== start {time.ctime()} {' '.join(self.prefix)}\n".encode())
+        note = f"FAKETIME={self.env.get('FAKETIME')}" if self.env else ""
+        self.logf.write(f"\n==== start {time.ctime()} {note}\n".encode())
         self.logf.flush()
-        self.proc = subprocess.Popen(self.prefix + self.argv, stdout=self.logf, stderr=self.logf, cwd=self.cwd)
+        env = dict(os.environ, **self.env) if self.env else None
+        self.proc = subprocess.Popen(self.argv, stdout=self.logf, stderr=self.logf, cwd=self.cwd, env=env)
 
     def kill9(self):
         if self.proc and self.proc.poll() is None:
@@ -284,17 +287,19 @@ class Campaign:
         self.fault("receiver down")
 
     def clock_skew(self, name, offset, secs):
-        if not shutil.which("faketime"):
-            self.notes.append("时钟偏差故障未运行 (clock skew skipped: faketime not installed)")
+        lib = next((p for p in ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+                                 "/usr/lib/faketime/libfaketime.so.1"] if os.path.exists(p)), None)
+        if not lib:
+            self.notes.append("时钟偏差故障未运行 (clock skew skipped: libfaketime not installed, apt-get install faketime)")
             return
         log(f"故障: {name} 时钟偏差 {offset} (clock skew)")
         s = self.svc[name]
         s.kill9()
-        s.prefix = ["faketime", "-f", offset]
+        s.env = {"LD_PRELOAD": lib, "FAKETIME": offset, "FAKETIME_DONT_RESET": "1"}
         s.start()
         time.sleep(secs)
         s.kill9()
-        s.prefix = []
+        s.env = None
         s.start()
         self.fault(f"clock skew {offset} {name}")
 
