@@ -191,10 +191,13 @@ class Campaign:
 
         today = datetime.date.today()
         first = today - datetime.timedelta(days=a.uploads - 1)
-        log(f"合成数据 (synthetic data): {a.hospitals} hospitals, {a.uploads} daily uploads from {first}")
-        self.run(self.bin("flumon-synth"), "--seed", a.seed, "--hospitals", a.hospitals, "--date", first,
-                 "--uploads", a.uploads, "--days", 7, "--scale", a.scale, "--lab-only-rate", 0,
-                 "--out", W / "synth")
+        if getattr(self, "synth_src", None):
+            shutil.copytree(self.synth_src, W / "synth")
+        else:
+            log(f"合成数据 (synthetic data): {a.hospitals} hospitals, {a.uploads} daily uploads from {first}")
+            self.run(self.bin("flumon-synth"), "--seed", a.seed, "--hospitals", a.hospitals, "--date", first,
+                     "--uploads", a.uploads, "--days", 7, "--scale", a.scale, "--lab-only-rate", 0,
+                     "--out", W / "synth")
         hosp = json.loads((W / "synth" / "hospitals.json").read_text())
         self.agents = {}
         for h in hosp:
@@ -390,14 +393,14 @@ class Campaign:
             t.join(timeout=600)
 
     # ---------------------------------------------------------------- drain and check
-    def drain(self):
-        log("排空: 停止故障, 每个前置机补传全部日期 (drain: every agent sends every day once more)")
+    def drain(self, passes=1):
+        log(f"排空: 停止故障, 每个前置机补传全部日期 ×{passes} (drain: every agent sends every day again)")
         for s in self.svc.values():
             if not s.alive():
                 s.start()
         wait_tcp(self.pub)
         for code, ag in self.agents.items():
-            for day in ag["days"]:
+            for day in ag["days"] * passes:
                 for _ in range(5):
                     if self.agent_once(code, day) == 0:
                         break
@@ -447,6 +450,15 @@ class Campaign:
         except sqlite3.Error:
             return set()
 
+    def tables(self):
+        """(records per (org, type), rollup cells) of this system's intranet database."""
+        con = sqlite3.connect(f"file:{self.W / 'intranet' / 'data' / 'intranet.db'}?mode=ro", uri=True, timeout=30)
+        recs = {(o, t): n for o, t, n in con.execute("SELECT org, ty, COUNT(*) FROM records GROUP BY org, ty")}
+        roll = {(o, d, m, x): v for o, d, m, x, v in
+                con.execute("SELECT org, day, metric, dim, value FROM rollup WHERE value <> 0")}
+        con.close()
+        return recs, roll
+
     def expected_keys(self):
         """Distinct (type, JLID) per hospital over every row of every day uploaded."""
         exp = {}
@@ -464,36 +476,41 @@ class Campaign:
         W, ok = self.W, True
         chk = self.run(self.bin("flumon-intranet"), "check", "--config", W / "intranet/intranet.toml", check=False)
         c = json.loads(chk.stdout) if chk.stdout.strip() else {"records": {}, "mismatch_count": -1}
-        exp = self.expected_keys()
-        found_n = {}
-        for org, tys in c["records"].items():
-            for ty, n in tys.items():
-                found_n[(org, ty)] = n["live"] + n["deleted"]
+        in_files = sum(self.expected_keys().values())
+        # The oracle: the same uploads through a fresh system with no fault (the DMZ rejects some rows
+        # as out of scope depending on what it has seen, so the files alone do not say what is right).
+        exp, ref_roll = self.reference.tables()
+        found_n, roll = self.tables()
         ack = sum(exp.values())
-        found = sum(found_n.get(k, 0) for k in exp)
+        found = sum(found_n.values())
         lost = sum(max(0, v - found_n.get(k, 0)) for k, v in exp.items())
         dup = sum(max(0, found_n.get(k, 0) - v) for k, v in exp.items())
         extra = sum(v for k, v in found_n.items() if k not in exp)
+        roll_diff = sum(1 for k in set(roll) | set(ref_roll) if roll.get(k) != ref_roll.get(k))
         have = self.intranet_receipts(W / "intranet" / "data" / "intranet.db")
         rc_missing = len(set(self.expected_receipts) - have)
         rejected_rows = sum(rc.get("rejected", 0) for _, rc in self.expected_receipts.values())
-        rec = self.run(self.bin("flumon-transfer"), "reconcile", W / "transfer/send-journal.log",
-                       W / "transfer/recv-journal.log", check=False)
+        rec = self.run(self.bin("flumon-transfer"), "reconcile",
+                       "--sender-key", W / "transfer/keys/send-journal.pub.pem",
+                       "--receiver-key", W / "transfer/keys/recv-journal.pub.pem",
+                       W / "transfer/send-journal.log", W / "transfer/recv-journal.log", check=False)
         summary = rec.stdout.strip().splitlines()[-1] if rec.stdout.strip() else rec.stderr.strip()[-200:]
         rows = [
             ("faults injected", sum(self.faults.values())),
             ("receipts held by agents", len(self.expected_receipts)),
             ("receipts missing in the intranet (must be 0)", rc_missing),
-            ("records acknowledged (distinct natural keys)", ack),
+            ("distinct natural keys in the uploaded files", in_files),
+            ("records in the fault-free reference run", ack),
             ("records found in the intranet", found),
             ("lost (must be 0)", lost),
             ("duplicated (must be 0)", dup + extra),
             ("rows rejected by the DMZ (clean data: 0)", rejected_rows),
             ("rollup cells differing from recomputation (must be 0)", c.get("mismatch_count", -1)),
+            ("rollup cells differing from the reference (must be 0)", roll_diff),
             ("reconcile exit status (must be 0)", rec.returncode),
         ]
         ok = rc_missing == 0 and lost == 0 and dup + extra == 0 and c.get("mismatch_count") == 0 \
-            and rec.returncode == 0 and ack > 0
+            and roll_diff == 0 and rec.returncode == 0 and ack > 0
         print("\n== 故障演练汇总 (fault campaign summary)")
         for k, n in sorted(self.faults.items()):
             print(f"  {k:<52} {n:>8}")
@@ -536,7 +553,20 @@ def main():
         c.setup()
         log(f"故障演练开始, {a.minutes} 分钟 (campaign starts)")
         c.campaign()
-        c.drain()
+        c.drain(passes=2)
+        log("参照运行: 同样的上传, 无故障 (reference run: the same uploads, no fault)")
+        ra = argparse.Namespace(**vars(a))
+        ra.work, ra.no_disk_full, ra.no_build = str(Path(a.work) / "reference"), True, True
+        ref = Campaign(ra)
+        ref.started_ms, ref.synth_src = int(time.time() * 1000), c.W / "synth"
+        c.reference = ref
+        try:
+            ref.setup()
+            # The DMZ's scope depends on what it has already seen (a medication row is in scope once its
+            # case is), so one pass is not the fixed point the faulted run's many passes reached.
+            ref.drain(passes=3)
+        finally:
+            ref.cleanup()
         ok = c.check()
     finally:
         c.cleanup()
