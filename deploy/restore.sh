@@ -32,21 +32,8 @@ done
 (cd "$FROM" && sha256sum --quiet -c SHA256SUMS) || die "备份校验失败 (backup checksum mismatch): $FROM"
 grep -qx "kind=$what" "$FROM/info.txt" || die "$FROM 不是 $what 的备份 (not a $what backup)"
 
-conf() {
-  python3 - "$CONFIG" "$1" <<'PY'
-import os, sys, tomllib
-cfg = tomllib.load(open(sys.argv[1], "rb"))
-v = cfg
-for k in sys.argv[2].split("."):
-    v = v[k]
-base = os.path.dirname(os.path.abspath(sys.argv[1]))
-if sys.argv[2].startswith("paths.") and not os.path.isabs(v):
-    v = os.path.join(base, v)
-if sys.argv[2] == "database_url" and v.startswith("sqlite://") and not v[9:].startswith("/"):
-    v = "sqlite://" + os.path.join(base, v[9:])
-print(v)
-PY
-}
+# shellcheck source=lib/conf.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/conf.sh"
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 aside() { # path: move it aside (with --force) or refuse when it holds anything
   [[ -e "$1" ]] || return 0
