@@ -62,6 +62,11 @@ sed -i "s|^spool = \"inbound\"|spool = \"$W/transfer/spool\"|" "$W/intranet/intr
 # journal, so it runs before the server holds it.
 activation="$("$B/flumon-intranet" admin create-user --config "$W/intranet/intranet.toml" --name analyst \
   --role analyst --scope 000000 2>>"$W/logs/init.log" | tail -1 | awk "{print \$NF}")"
+# --check logs in as a second analyst, so the first one's code stays unused for a person.
+if [[ "$CHECK" == 1 ]]; then
+  check_code="$("$B/flumon-intranet" admin create-user --config "$W/intranet/intranet.toml" --name check \
+    --role analyst --scope 000000 2>>"$W/logs/init.log" | tail -1 | awk "{print \$NF}")"
+fi
 
 echo "== 启动各区 (starting the zones)"
 start flumon-dmz "$W/logs/dmz.log" "$B/flumon-dmz" serve --config "$W/dmz/dmz.toml"
@@ -81,16 +86,18 @@ import json, sys
 for h in json.load(open(sys.argv[1])):
     print("\t".join([h["code"], h["name"], h["region"], str(h["level"])]))
 PY
-first_hospital=""
+first_hospital=""; first_link=""
 while IFS=$'\t' read -r code name region level; do
   [[ -z "$first_hospital" ]] && first_hospital="$code"
   "$B/flumon-dmz" admin create-hospital --config "$W/dmz/dmz.toml" --uscc "$code" --name "$name" \
     --region "$region" --level "$level" > "$W/dmz-$code.json"
-  read -r token enrol < <(python3 - "$W/dmz-$code.json" <<'PY'
+  read -r token link < <(python3 - "$W/dmz-$code.json" <<'PY'
 import json, sys
-j = json.load(open(sys.argv[1])); print(j["token"], "")
+j = json.load(open(sys.argv[1])); print(j["token"], j.get("activation_url") or "-")
 PY
 )
+  [[ -z "$first_link" ]] && first_link="$link"
+  first_name="${first_name:-$name}"
   code_json="$("$B/flumon-dmz" admin enrol-code --config "$W/dmz/dmz.toml" --uscc "$code")"
   enrol="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["code"])' "$code_json")"
   A="$W/agents/$code"
@@ -103,7 +110,7 @@ done < "$W/hospitals.tsv"
 
 echo "== 等待数据穿过单向网闸进入内网 (waiting for the batches to cross the gate)"
 cases=0
-for _ in $(seq 1 90); do
+for _ in $(seq 1 120); do
   cases="$("$B/flumon-intranet" report --config "$W/intranet/intranet.toml" --scope 000000 \
     --from "$(TZ=Asia/Shanghai date -d '40 days ago' +%F)" --to "$TODAY" --by season --format json 2>/dev/null \
     | python3 -c 'import json,sys
@@ -118,11 +125,22 @@ done
 echo
 echo "内网已收到病例 (cases in the intranet): $cases"
 echo "内网 (intranet):  https://127.0.0.1:9443/   分析员 analyst, 激活码 (activation): $activation"
-echo "DMZ 上报页面:     https://127.0.0.1:8443/   审核 (review, admin listener): https://127.0.0.1:8444/"
+echo "                  (首次登录: https://127.0.0.1:9443/activate 用户名 analyst + 激活码, 设置密码并用身份验证器扫描二维码)"
+echo "DMZ 上报页面:     https://127.0.0.1:8443/   医院 $first_name 用户名 (login) $first_hospital"
+echo "                  首次设置密码与 TOTP (activation link, 72 h): $first_link"
+echo "                  审核 (review, admin listener): https://127.0.0.1:8444/"
+echo "TLS 证书 (CA):    内网 $W/intranet/tls/server.pem   DMZ $W/dmz/ca/ca.pem"
 echo "医院前置机配置:   $W/agents/<代码>/agent.toml   日志 (logs): $W/logs"
 echo "停止 (stop):      deploy/run-local.sh stop"
 if [[ "$CHECK" == 1 ]]; then
+  ok=1
+  [[ "$cases" -gt 0 ]] || { echo "失败: 内网没有收到病例 (no cases reached the intranet)" >&2; ok=0; }
+  # What an analyst sees: log in (password + TOTP) and read the dashboard page against the API.
+  if [[ "$ok" == 1 ]] && ! python3 "$ROOT/deploy/lib/check_dashboard.py" --url https://127.0.0.1:9443 \
+      --ca "$W/intranet/tls/server.pem" --name check --code "$check_code" --to "$TODAY"; then
+    ok=0
+  fi
   stop
-  [[ "$cases" -gt 0 ]] || { echo "失败: 内网没有收到病例 (no cases reached the intranet)" >&2; exit 1; }
+  [[ "$ok" == 1 ]] || exit 1
   echo "检查通过 (check passed)"
 fi

@@ -93,6 +93,10 @@ pub struct Created {
     pub cert_pem: String,
     pub key_pem: String,
     pub ca_pem: String,
+    /// One-time link (public listener) where the hospital's web user sets a password and
+    /// enrols TOTP; `None` when the hospital's web account is already active.
+    #[serde(default)]
+    pub activation_url: Option<String>,
 }
 
 async fn blocking<T: Send + 'static>(
@@ -141,6 +145,7 @@ pub async fn create(state: &AppState, req: &CreateReq) -> Result<Created> {
     hospitals::create_approved(state, &req.uscc, &req.name, &req.region, req.level).await?;
     let token = hospitals::reissue_token(state, &req.uscc).await?;
     let issued = hospitals::issue_agent_cert(state, &req.uscc).await?;
+    let activation_url = crate::web::hospital_activation(state, &req.uscc, &req.name).await?;
     state.audit("operator.create_hospital", serde_json::json!({"hospital": req.uscc})).await?;
     Ok(Created {
         uscc: req.uscc.clone(),
@@ -148,6 +153,7 @@ pub async fn create(state: &AppState, req: &CreateReq) -> Result<Created> {
         cert_pem: issued.cert_pem,
         key_pem: issued.key_pem.map(|k| k.to_string()).unwrap_or_default(),
         ca_pem: state.keys.ca.cert_pem.clone(),
+        activation_url,
     })
 }
 

@@ -65,7 +65,8 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum AdminCmd {
-    /// Create an approved hospital; print JSON {uscc, token, cert, key, ca}.
+    /// Create an approved hospital; print JSON {uscc, token, cert, key, ca, activation_url}: the
+    /// activation_url is the one-time link where the hospital's web user sets a password and TOTP.
     CreateHospital {
         #[arg(long, env = "FLUMON_DMZ_CONFIG")]
         config: PathBuf,
@@ -189,6 +190,7 @@ async fn main() -> anyhow::Result<()> {
             let out = serde_json::json!({
                 "uscc": created.uscc, "token": created.token,
                 "cert": abs(&cert), "key": abs(&key), "ca": abs(&cfg.paths.ca_cert),
+                "activation_url": created.activation_url,
             });
             println!("{out}");
         }

@@ -245,3 +245,37 @@ async fn registration_review_activation_upload() {
     }
     assert!(!journal.contains(pw) && !journal.contains(&rpw));
 }
+
+/// `admin create-hospital` (operators, `deploy/run-local.sh`) also gives the hospital's web
+/// user a one-time activation link on the public listener; it works once, the hospital logs
+/// in with password + TOTP, and the operator path never resets a live login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_created_hospital_gets_a_web_activation_link() {
+    let srv = Srv::start(&[]).await;
+    let code = uscc("91110105MA01OPER0");
+    let req = flumon_dmz::admin::CreateReq {
+        uscc: code.clone(),
+        name: "运维创建医院".into(),
+        region: "110105".into(),
+        level: 3,
+    };
+    let created = flumon_dmz::admin::create(&srv.state, &req).await.unwrap();
+    let url = created.activation_url.expect("an activation link for a new hospital");
+    let path = url.split_once("/activate/").map(|(_, t)| format!("/activate/{t}")).unwrap();
+    // the link belongs to the public listener: the admin listener refuses it
+    let a = srv.browser(true);
+    assert_ne!(a.get(&path).await.status, 200, "a hospital link on the admin listener");
+    let mut b = srv.browser(false);
+    let pw = "Oper-Hosp-2025!";
+    let secret = activate(&mut b, &path, pw).await;
+    let mut totp = Totp::activated(secret);
+    let r = b.login(&code, pw, &totp.code().await).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    // used once
+    let again = srv.browser(false);
+    assert_ne!(again.get(&path).await.status, 200, "an activation link works once");
+    // the same hospital again is refused, and a live login is never reset by the operator path
+    assert!(flumon_dmz::admin::create(&srv.state, &req).await.is_err(), "hospital created twice");
+    let relink = flumon_dmz::web::hospital_activation(&srv.state, &code, "运维创建医院").await.unwrap();
+    assert!(relink.is_none(), "an active web account is not reset by an operator command");
+}

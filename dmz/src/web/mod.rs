@@ -152,6 +152,26 @@ pub fn admin_router() -> Router<AppState> {
         .layer(axum::middleware::from_fn(|req, next| extract::guard(Realm::Admin, req, next)))
 }
 
+/// The web account of a hospital an operator created (`admin create-hospital`, no
+/// application to review): made inactive when absent; returns its one-time activation
+/// URL on the public listener, or `None` when the account is already active (an
+/// operator command does not reset a hospital's working login; the hospital's own
+/// page or a reviewer does that).
+pub async fn hospital_activation(state: &AppState, uscc: &str, display: &str) -> Result<Option<String>> {
+    let user = accounts::User::new(uscc, accounts::Role::Hospital { code: uscc.to_owned() }, display, None);
+    match accounts::create(state, &user) {
+        Ok(()) | Err(Error::Conflict(_)) => {}
+        Err(e) => return Err(e),
+    }
+    if accounts::get(state, uscc)?.is_some_and(|u| u.active) {
+        return Ok(None);
+    }
+    let token = activation::issue(state, uscc).await?;
+    state.audit("web.hospital_account_created", serde_json::json!({"account": uscc})).await?;
+    state.store.durable().await?;
+    Ok(Some(format!("{}/activate/{}", settings(state)?.public_url, token.as_str())))
+}
+
 /// Creates a reviewer account (not yet active) and returns its one-time
 /// activation URL on the admin listener, valid `[web] activation_hours`.
 /// For `flumon-dmz admin create-reviewer`.
