@@ -14,7 +14,8 @@
 //! Env: FLUMON_BENCH_CASES (cases to load, default 10,000,000), FLUMON_BENCH_HOSPITALS (200),
 //! FLUMON_BENCH_SCALE (synth case volume, 4), FLUMON_BENCH_BATCH (entries per batch, 20,000),
 //! FLUMON_BENCH_RUNS (query repetitions, 30), FLUMON_BENCH_DIR (where the SQLite file goes),
-//! FLUMON_BENCH_PG_CASES (cases for the PostgreSQL ingest figure, 200,000).
+//! FLUMON_BENCH_PG_CASES (cases for the PostgreSQL ingest figure, 200,000),
+//! FLUMON_BENCH_KEEP (set: keep the SQLite file, print its path, skip PostgreSQL).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use std::collections::BTreeSet;
@@ -359,6 +360,12 @@ async fn main() {
     );
     queries(&db, &l).await;
     db.pool.close().await;
+    if std::env::var_os("FLUMON_BENCH_KEEP").is_some() {
+        // keep the loaded database for the page timings (intranet/benches/pages.py)
+        let kept = dir.keep();
+        println!("kept: {}", kept.join("intranet.db").display());
+        return;
+    }
 
     if let Ok(url) = std::env::var("FLUMON_TEST_PG_URL") {
         let pg_cases: u64 = env("FLUMON_BENCH_PG_CASES", 200_000);
