@@ -2,4 +2,5 @@
 //! data generator behind them ([`synth`], the `flumon-synth` binary).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
 
+pub mod harness;
 pub mod synth;

@@ -8,27 +8,10 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The folder of freshly built debug binaries ($FLUMON_BIN when set).
-fn binaries() -> PathBuf {
-    if let Some(b) = std::env::var_os("FLUMON_BIN") {
-        return PathBuf::from(b);
-    }
-    let st = Command::new(env!("CARGO"))
-        .args(["build", "-q", "--bins", "-p", "flumon-dmz", "-p", "flumon-intranet", "-p", "flumon-agent"])
-        .args(["-p", "flumon-transfer", "-p", "flumon-vault", "-p", "flumon-tests"])
-        .current_dir(workspace())
-        .status()
-        .unwrap();
-    assert!(st.success(), "cargo build");
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target")).join("debug")
-}
+use flumon_tests::harness::{binaries, workspace};
 
 type Trees = Vec<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>)>;
 
@@ -49,7 +32,7 @@ fn trees(data_dir: &Path) -> Trees {
 
 #[test]
 fn backup_destroy_restore_gives_the_same_stores() {
-    let bin = binaries();
+    let bin = binaries().unwrap();
     let w = tempfile::tempdir().unwrap();
     let work = w.path().join("w");
     let out = Command::new("bash")

@@ -7,17 +7,10 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
+use flumon_tests::harness::{binaries, is_root, workspace};
 
 #[test]
 fn whole_system_across_two_zones() {
@@ -26,22 +19,7 @@ fn whole_system_across_two_zones() {
         eprintln!("跳过 (SKIPPED): two-zones.sh 需要 root 与 iproute2/nftables (needs root; CI runs it as root)");
         return;
     }
-    let bin = match std::env::var_os("FLUMON_BIN") {
-        Some(b) => PathBuf::from(b),
-        None => {
-            let st = Command::new(env!("CARGO"))
-                .args(["build", "-q", "--bins", "-p", "flumon-dmz", "-p", "flumon-intranet", "-p", "flumon-agent"])
-                .args(["-p", "flumon-transfer", "-p", "flumon-vault", "-p", "flumon-tests"])
-                .current_dir(workspace())
-                .status()
-                .unwrap();
-            assert!(st.success(), "cargo build");
-            std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| workspace().join("target"))
-                .join("debug")
-        }
-    };
+    let bin = binaries().unwrap();
     let w = tempfile::tempdir().unwrap();
     let log = w.path().join("two-zones.out");
     let mut child = Command::new("bash")
