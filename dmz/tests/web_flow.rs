@@ -252,7 +252,7 @@ async fn registration_review_activation_upload() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_created_hospital_gets_a_web_activation_link() {
     let srv = Srv::start(&[]).await;
-    let code = uscc("91110105MA01OPER0");
+    let code = uscc("91110105MA01PRK00");
     let req = flumon_dmz::admin::CreateReq {
         uscc: code.clone(),
         name: "运维创建医院".into(),

@@ -124,7 +124,7 @@ fn only_tls13_and_agent_api_needs_the_dmz_client_certificate() {
 
     // an approved hospital with its token and agent certificate (through the running DMZ's admin listener)
     let uscc = {
-        let body = "91110105MA01TLS00";
+        let body = "91110105MA01TLM00";
         let c = flumon_shared::validate::ids::uscc_check_char(body).unwrap();
         format!("{body}{c}")
     };
