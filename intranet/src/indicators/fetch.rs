@@ -17,7 +17,7 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::scope::Scoped;
 use crate::Result;
-use crate::db::Db;
+use crate::db::{Backend, Db, positional};
 
 /// (metric, dim) → value.
 pub type Sums = BTreeMap<(String, String), i64>;
@@ -250,7 +250,7 @@ pub async fn children_sums(
             placeholders(3, all.len()),
             placeholders(3 + all.len(), chunk.len())
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(from).bind(to);
+        let mut q = sqlx::query(AssertSqlSafe(positional(db.backend == Backend::Sqlite, sql))).bind(from).bind(to);
         for m in &all {
             q = q.bind(m.to_string());
         }
@@ -269,7 +269,7 @@ pub async fn children_sums(
             placeholders(3, metrics.len()),
             placeholders(3 + metrics.len(), chunk.len())
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(from).bind(to);
+        let mut q = sqlx::query(AssertSqlSafe(positional(db.backend == Backend::Sqlite, sql))).bind(from).bind(to);
         for m in metrics {
             q = q.bind(m.to_string());
         }
@@ -286,7 +286,7 @@ pub async fn children_sums(
              WHERE r.day >= $1 AND r.day <= $2 AND r.metric = 'oe_case' AND r.dim = '' AND r.org IN ({}) GROUP BY r.org",
             placeholders(3, chunk.len())
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(from).bind(to);
+        let mut q = sqlx::query(AssertSqlSafe(positional(db.backend == Backend::Sqlite, sql))).bind(from).bind(to);
         for c in chunk {
             q = q.bind(c.to_string());
         }

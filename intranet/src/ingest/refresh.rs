@@ -21,6 +21,7 @@ use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 use super::apply::unit_contribs;
 use super::units::{self, Contribs, Live};
 use crate::Result;
+use crate::db::{is_sqlite, positional};
 
 type Tx<'a> = Transaction<'a, Any>;
 
@@ -44,9 +45,14 @@ pub(crate) fn value_rows(rows: usize, cols: usize) -> String {
     (0..rows).map(|r| format!("({})", placeholders(1 + r * cols, cols))).collect::<Vec<_>>().join(", ")
 }
 
-fn in_list(org: &str, units: &[&str], sql: &str) -> sqlx::query::Query<'static, Any, sqlx::any::AnyArguments> {
+fn in_list(
+    sqlite: bool,
+    org: &str,
+    units: &[&str],
+    sql: &str,
+) -> sqlx::query::Query<'static, Any, sqlx::any::AnyArguments> {
     let sql = sql.replace("{IN}", &placeholders(2, units.len()));
-    let mut q = sqlx::query(AssertSqlSafe(sql)).bind(org.to_string());
+    let mut q = sqlx::query(AssertSqlSafe(positional(sqlite, sql))).bind(org.to_string());
     for u in units {
         q = q.bind(u.to_string());
     }
@@ -62,6 +68,7 @@ async fn chunk_contribs(
 ) -> Result<BTreeMap<String, (Contribs, Contribs)>> {
     let mut live: HashMap<String, Vec<Live>> = HashMap::new();
     let rows = in_list(
+        is_sqlite(&**tx),
         org,
         chunk,
         "SELECT unit, ty, rec_key, body, first_dmz_time FROM records WHERE org = $1 AND deleted = 0 AND unit IN ({IN})",
@@ -85,17 +92,27 @@ async fn chunk_contribs(
     let cases: Vec<&str> = chunk.iter().filter_map(|u| u.strip_prefix("c:")).collect();
     let mut scans: HashMap<String, Vec<i64>> = HashMap::new();
     if !cases.is_empty() {
-        let rows = in_list(org, &cases, "SELECT case_key, received FROM scans WHERE org = $1 AND case_key IN ({IN})")
-            .fetch_all(&mut **tx)
-            .await?;
+        let rows = in_list(
+            is_sqlite(&**tx),
+            org,
+            &cases,
+            "SELECT case_key, received FROM scans WHERE org = $1 AND case_key IN ({IN})",
+        )
+        .fetch_all(&mut **tx)
+        .await?;
         for row in rows {
             scans.entry(row.try_get(0)?).or_default().push(row.try_get(1)?);
         }
     }
     let mut old: HashMap<String, Contribs> = HashMap::new();
-    let rows = in_list(org, chunk, "SELECT unit, contrib FROM unit_contrib_packed WHERE org = $1 AND unit IN ({IN})")
-        .fetch_all(&mut **tx)
-        .await?;
+    let rows = in_list(
+        is_sqlite(&**tx),
+        org,
+        chunk,
+        "SELECT unit, contrib FROM unit_contrib_packed WHERE org = $1 AND unit IN ({IN})",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
     for r in rows {
         old.insert(r.try_get(0)?, unpack(&r.try_get::<String, _>(1)?)?);
     }
@@ -207,7 +224,7 @@ pub(crate) async fn refresh_units(
         }
         let gone: Vec<&str> = changed.iter().filter(|(_, _, n)| n.is_empty()).map(|(u, _, _)| u.as_str()).collect();
         for chunk in gone.chunks(CHUNK) {
-            in_list(org, chunk, "DELETE FROM unit_contrib_packed WHERE org = $1 AND unit IN ({IN})")
+            in_list(is_sqlite(&**tx), org, chunk, "DELETE FROM unit_contrib_packed WHERE org = $1 AND unit IN ({IN})")
                 .execute(&mut **tx)
                 .await?;
         }
@@ -221,7 +238,7 @@ pub(crate) async fn refresh_units(
                  ON CONFLICT (org, unit) DO UPDATE SET contrib = excluded.contrib",
                 value_rows(chunk.len(), 3)
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
+            let mut q = sqlx::query(AssertSqlSafe(positional(is_sqlite(&**tx), sql)));
             for (u, packed) in chunk {
                 q = q.bind(org.to_string()).bind(u.to_string()).bind(packed.clone());
             }
@@ -242,7 +259,7 @@ async fn write_rollup(tx: &mut Tx<'_>, delta: &Delta) -> Result<()> {
              ON CONFLICT (org, day, metric, dim) DO UPDATE SET value = rollup.value + excluded.value",
             value_rows(chunk.len(), 5)
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut q = sqlx::query(AssertSqlSafe(positional(is_sqlite(&**tx), sql)));
         for ((org, day, metric, dim), d) in chunk {
             q = q.bind(org.clone()).bind(*day).bind(metric.clone()).bind(dim.clone()).bind(**d);
         }
