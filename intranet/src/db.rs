@@ -72,7 +72,15 @@ impl Db {
                     .max_connections(4)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
-                            conn.execute("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;").await?;
+                            // cache: 64 MiB per connection (SQLite's default is 2 MiB, so a big
+                            // database was read page by page through pread); reads beyond it
+                            // through a shared memory map (up to SQLite's 2 GiB limit).
+                            conn.execute(
+                                "PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
+                                 PRAGMA cache_size = -65536; PRAGMA mmap_size = 2147418112; \
+                                 PRAGMA temp_store = MEMORY;",
+                            )
+                            .await?;
                             Ok(())
                         })
                     })
