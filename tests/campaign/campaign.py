@@ -203,7 +203,8 @@ class Campaign:
             r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=384m", "tmpfs", str(data)], capture_output=True)
             self.tmpfs = r.returncode == 0
         if not self.tmpfs:
-            self.notes.append("磁盘满故障未运行 (disk-full fault skipped: needs root to mount a small tmpfs)")
+            self.notes.append("磁盘满故障未运行 (disk-full fault skipped: " +
+                              ("--no-disk-full)" if a.no_disk_full else "needs root to mount a small tmpfs)"))
         L = W / "logs"
         self.svc = {
             "dmz": Svc("dmz", [self.bin("flumon-dmz"), "serve", "--config", str(dmz_toml)], L),
@@ -470,8 +471,10 @@ class Campaign:
     # ---------------------------------------------------------------- drain and check
     def drain(self, passes=1):
         log(f"排空: 停止故障, 每个前置机补传全部日期 ×{passes} (drain: every agent sends every day again)")
-        wait_tcp(self.pub)
-        for code, ag in self.agents.items():
+        up = wait_tcp(self.pub, 90)
+        if not up:
+            self.notes.append("DMZ 未恢复, 排空跳过 (the DMZ did not come back: drain skipped)")
+        for code, ag in self.agents.items() if up else ():
             for day in ag["days"] * passes:
                 for _ in range(5):
                     if self.agent_once(code, day) == 0:
@@ -480,7 +483,7 @@ class Campaign:
         self.expected_receipts = self.agent_receipts()
         log(f"前置机持有回执 {len(self.expected_receipts)} (receipts held by agents); 等待内网 (waiting for the intranet)")
         db = self.W / "intranet" / "data" / "intranet.db"
-        deadline = time.time() + self.a.drain_secs
+        deadline = time.time() + (self.a.drain_secs if up else 0)
         resent_at = 0.0
         since = self.started_ms
         while time.time() < deadline:
@@ -568,14 +571,32 @@ class Campaign:
 
     @staticmethod
     def gxsj_secs(text):
-        """GXSJ as the intranet stores it: seconds since 1970-01-01T00:00:00 of the CST wall time."""
-        text = text.strip()
-        for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y%m%d%H%M%S"):
-            try:
-                return calendar.timegm(datetime.datetime.strptime(text, fmt).timetuple())
-            except ValueError:
-                pass
-        raise SystemExit(f"GXSJ not understood: {text!r}")
+        """GXSJ as the intranet stores it: seconds since 1970-01-01T00:00:00 of the CST wall time. The
+        forms accepted are those of shared/src/validate/cells.rs (parse_date, parse_datetime)."""
+        def num(x, lo, hi):
+            if not (lo <= len(x) <= hi and x.isascii() and x.isdigit()):
+                raise ValueError(x)
+            return int(x)
+
+        def date(d):
+            if len(d) == 8 and d.isascii() and d.isdigit():
+                return int(d[0:4]), int(d[4:6]), int(d[6:8])
+            parts = d.split("-" if "-" in d else "/")
+            if len(parts) != 3:
+                raise ValueError(d)
+            return num(parts[0], 4, 4), num(parts[1], 1, 2), num(parts[2], 1, 2)
+
+        t = text.strip()
+        cut = min((i for i in (t.find("T"), t.find(" ")) if i >= 0), default=-1)
+        if cut < 0:
+            raise SystemExit(f"GXSJ not understood: {text!r}")
+        hms = t[cut + 1:].lstrip().split(":")
+        if len(hms) not in (2, 3):
+            raise SystemExit(f"GXSJ not understood: {text!r}")
+        y, mo, d = date(t[:cut])
+        h, mi = num(hms[0], 1, 2), num(hms[1], 2, 2)
+        sec = num(hms[2], 2, 2) if len(hms) == 3 else 0
+        return calendar.timegm(datetime.datetime(y, mo, d, h, mi, sec).timetuple())
 
     def versions(self, rid, rc, path, accepted_only, out, problems):
         """Adds the (GXSJ, deleted) of the rows of one upload to out[(org, type, rec_key)]."""
@@ -715,9 +736,11 @@ class Campaign:
         if hasattr(self, "disk_full_status"):
             print(f"  upload answer while the DMZ disk was full: HTTP {self.disk_full_status}, "
                   f"5 s after space returned: HTTP {getattr(self, 'disk_full_after', '?')}")
-        for name, rc, t, expected_exit in self.exits:
+        for name, rc, t, expected_exit in self.exits[:10]:
             print(f"  exit: {name} status {rc} at {time.strftime('%H:%M:%S', time.localtime(t))}"
                   + (" (after disk full: expected, restarted)" if expected_exit else " UNEXPECTED"))
+        if len(self.exits) > 10:
+            print(f"  … {len(self.exits) - 10} more exits")
         for p in self.oracle_problems[:20]:
             print(f"  oracle: {p}")
         for label, keys in (("lost", lost), ("wrong version", wrong), ("unexplained", unexplained)):
