@@ -11,6 +11,8 @@
 //!  crash after 1: at start the plan is finished — file present: step 3 only;
 //!  file absent: the same keys are sealed again under the SAME seq — so no
 //!  entry ever appears in two batches with different sequence numbers.
+//!  a sled error ─▶ the store's watchdog checks it; the store given up ─▶ stop at once
+//!  (no drain: the restarted process finds the queue and any plan in sled)
 //! ```
 
 use std::io::Write;
@@ -61,6 +63,7 @@ pub fn file_name(node: &str, seq: u64) -> String {
 /// Runs until `shutdown`; then drains what is queued into final batches.
 pub async fn run(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     if let Err(e) = blocking(&state, |st| finish_plan(st).map(|_| ())).await {
+        state.store.health().suspect(&e);
         tracing::error!(error = %e, "batcher: finishing the planned batch failed");
     }
     let max_bytes = state.config.batch.max_payload_bytes as u64;
@@ -68,9 +71,14 @@ pub async fn run(state: AppState, mut shutdown: tokio::sync::watch::Receiver<boo
     let mut first_seen: Option<Instant> = None;
     let mut stopping = false;
     loop {
+        if state.store.health().is_failed() {
+            tracing::warn!("batcher: the store failed; stopping without draining (the queue stays in sled)");
+            return;
+        }
         let pending = match blocking(&state, pending).await {
             Ok(p) => p,
             Err(e) => {
+                state.store.health().suspect(&e);
                 tracing::error!(error = %e, "batcher: cannot read the queue");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
@@ -103,6 +111,7 @@ pub async fn run(state: AppState, mut shutdown: tokio::sync::watch::Receiver<boo
         match blocking(&state, cut).await {
             Ok(()) => first_seen = None,
             Err(e) => {
+                state.store.health().suspect(&e);
                 tracing::error!(error = %e, "batcher: writing a batch failed; retrying");
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }

@@ -4,6 +4,8 @@
 //!  handler ─▶ Err(Error) ─▶ IntoResponse
 //!     4xx: {"error": CODE, "message": "中文 (English)"}      (what the client did wrong)
 //!     5xx: {"error": "INTERNAL", "message": "服务器内部错误…"}  (details to the log only)
+//!     503 + Retry-After: a full disk (STORAGE_FULL), a store given up (RESTARTING, store/health.rs)
+//!  sled I/O / bug / corruption ─▶ response extension StoreFault ─▶ the store's watchdog checks it
 //! ```
 //! Messages never carry an identifier or a secret: callers put only fixed
 //! text and counts into them.
@@ -60,7 +62,19 @@ pub enum Error {
     /// 503: shutting down or a dependency is unavailable.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// 503 with `Retry-After`: the store keeps failing and the process is
+    /// exiting to be restarted (store/health.rs); `serve` exits 75.
+    #[error("store failed, restarting: {0}")]
+    StoreFailed(String),
 }
+
+/// Marks a response whose error came from sled (I/O, bug, corruption), so
+/// the store's watchdog checks the store (`crate::public_app`).
+#[derive(Clone, Copy, Debug)]
+pub struct StoreFault;
+
+/// Seconds a client should wait while the DMZ restarts after a store failure.
+pub const RESTART_RETRY_AFTER: &str = "30";
 
 impl Error {
     /// Shorthand for a 403 with a fixed bilingual message.
@@ -81,10 +95,24 @@ impl Error {
         }
     }
 
+    /// The kind of the I/O error behind this one, if any.
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        self.io().map(std::io::Error::kind)
+    }
+
+    /// An error of sled itself (I/O, a reported bug, corruption): the store may be failing for good.
+    pub fn is_store_fault(&self) -> bool {
+        matches!(self, Error::Sled(sled::Error::Io(_) | sled::Error::ReportableBug(_) | sled::Error::Corruption { .. }))
+    }
+
     /// A full disk (ENOSPC) or an exhausted quota (EDQUOT): the upload was not accepted and can be
-    /// retried once space returns, so it answers 503 with `Retry-After`, not 500.
+    /// retried once space returns, so it answers 503 with `Retry-After`, not 500. By kind too: sled
+    /// hands out copies of its stored error that keep the kind but not the OS error number.
     pub fn is_storage_full(&self) -> bool {
-        self.io().and_then(std::io::Error::raw_os_error).is_some_and(|c| c == 28 || c == 122)
+        self.io().is_some_and(|e| {
+            e.raw_os_error().is_some_and(|c| c == 28 || c == 122)
+                || matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+        })
     }
 
     /// The HTTP status of this error.
@@ -100,7 +128,7 @@ impl Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_) | Error::StoreFailed(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -122,6 +150,10 @@ impl Error {
             Error::TooLarge(m) => ("TOO_LARGE", m.clone()),
             Error::RateLimited { .. } => ("RATE_LIMITED", "请求过于频繁, 请稍后再试 (too many requests)".to_owned()),
             Error::Unavailable(_) => ("UNAVAILABLE", "服务暂不可用, 请稍后再试 (service unavailable)".to_owned()),
+            Error::StoreFailed(_) => (
+                "RESTARTING",
+                "服务正在重启, 本次数据未被接收, 请稍后重试 (restarting: nothing was accepted, retry later)".to_owned(),
+            ),
             _ => ("INTERNAL", "服务器内部错误, 请稍后重试或联系管理员 (internal server error)".to_owned()),
         }
     }
@@ -130,7 +162,8 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        // a store given up was logged once by store/health.rs; the refusals that follow are not errors
+        if status.is_server_error() && !matches!(self, Error::StoreFailed(_)) {
             tracing::error!(error = %self, "request failed");
         } else {
             tracing::debug!(status = status.as_u16(), "request refused");
@@ -144,6 +177,12 @@ impl IntoResponse for Error {
         }
         if self.is_storage_full() {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        }
+        if matches!(self, Error::StoreFailed(_)) {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RESTART_RETRY_AFTER));
+        }
+        if self.is_store_fault() {
+            resp.extensions_mut().insert(StoreFault);
         }
         resp
     }
@@ -172,8 +211,31 @@ mod tests {
             assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
             assert_eq!(r.headers().get(header::RETRY_AFTER).unwrap(), "60");
         }
+        // sled's copy of its stored error: the kind survives, the OS error number does not
+        let copied = sled::Error::Io(full()).clone();
+        assert!(Error::Sled(copied).is_storage_full());
         let other = Error::Io(std::io::Error::from_raw_os_error(5));
         assert!(!other.is_storage_full());
         assert_eq!(other.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn a_failed_store_answers_503_with_retry_after_and_sled_faults_are_marked() {
+        let r = Error::StoreFailed("flush".into()).into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers().get(header::RETRY_AFTER).unwrap(), RESTART_RETRY_AFTER);
+        let r = Error::Sled(sled::Error::Io(std::io::Error::from_raw_os_error(28))).into_response();
+        assert!(r.extensions().get::<StoreFault>().is_some());
+        let r = Error::Sled(sled::Error::ReportableBug("x".into())).into_response();
+        assert!(r.extensions().get::<StoreFault>().is_some());
+        let r = Error::Io(std::io::Error::from_raw_os_error(28)).into_response();
+        assert!(r.extensions().get::<StoreFault>().is_none(), "a full disk outside sled is not the store's");
+        assert!(
+            Error::Sled(sled::Error::Unsupported("x".into()))
+                .into_response()
+                .extensions()
+                .get::<StoreFault>()
+                .is_none()
+        );
     }
 }

@@ -10,6 +10,8 @@
 //!        every receipt waits for store.durable() (group commit: flush + fdatasync)
 //!  operators / reviewers ─HTTPS─▶ admin listener ─▶ web admin · /metrics · /operator/* (admin.rs)
 //!  audit.rs: SM3 hash-chained journal of everything security-relevant, signed hourly
+//!  store keeps failing (store/health.rs) ─▶ run() stops like a shutdown, answers 503 + Retry-After
+//!     meanwhile, returns Error::StoreFailed ─▶ `serve` exits 75 (EX_TEMPFAIL) ─▶ systemd restarts
 //! ```
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
@@ -91,6 +93,7 @@ pub fn public_app(state: &AppState) -> Router {
         .merge(api::router(state))
         .layer(axum::middleware::from_fn_with_state(state.clone(), api::per_address))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), store_guard))
         .with_state(state.clone())
 }
 
@@ -100,12 +103,35 @@ pub fn admin_app(state: &AppState) -> Router {
     web::admin_router()
         .merge(admin::router())
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), store_guard))
         .with_state(state.clone())
+}
+
+/// Outermost layer of both listeners: once the store is given up every
+/// request answers 503 with `Retry-After` (nothing is accepted while the
+/// process exits); a response that came from a sled error makes the store's
+/// watchdog check the store at once.
+async fn store_guard(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if let Some(e) = state.store.health().refusal() {
+        return e.into_response();
+    }
+    let resp = next.run(req).await;
+    if resp.extensions().get::<error::StoreFault>().is_some() {
+        state.store.health().poke();
+    }
+    resp
 }
 
 /// Runs the DMZ on the two listeners until `shutdown` completes, then stops
 /// accepting, finishes requests in flight, drains the queue into batches
-/// and syncs the store.
+/// and syncs the store. When the store keeps failing (store/health.rs) it
+/// stops the same way without draining and returns [`Error::StoreFailed`]
+/// (`serve` exits 75 so the supervisor restarts it).
 pub async fn run(
     config: Config,
     public: TcpListener,
@@ -129,14 +155,29 @@ pub async fn run(
     let admin_srv = tokio::spawn(server::serve("admin", admin, tls, admin_app(&state), timeouts, stop_rx.clone()));
     let batcher = tokio::spawn(batcher::run(state.clone(), stop_rx.clone()));
     let checkpoints = tokio::spawn(audit::checkpoint_task(state.clone(), stop_rx.clone()));
-    shutdown.await;
-    tracing::info!("shutdown requested");
+    let watchdog = tokio::spawn(state.store.watchdog(stop_rx.clone()));
+    let failed = tokio::select! {
+        () = shutdown => None,
+        reason = state.store.health().failed() => Some(reason),
+    };
+    if failed.is_none() {
+        tracing::info!("shutdown requested");
+    }
     let _ = stop_tx.send(true);
     let _ = public_srv.await;
     let _ = admin_srv.await;
     state.batcher_wake.notify_one();
     let _ = batcher.await;
     let _ = checkpoints.await;
+    let _ = watchdog.await;
+    if let Some(reason) = failed {
+        // the journal is a file of its own, but may sit on the same full disk: best effort
+        let detail = serde_json::json!({"node": state.config.node_id, "exit_status": store::health::EXIT_STORE_FAILED});
+        if let Err(e) = state.audit("dmz.store_failed", detail).await {
+            tracing::warn!(error = %e, "could not journal the store failure");
+        }
+        return Err(Error::StoreFailed(reason));
+    }
     state.audit("dmz.stopped", serde_json::json!({"node": state.config.node_id})).await?;
     state.store.durable().await?;
     Ok(())

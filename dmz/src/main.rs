@@ -6,6 +6,8 @@
 //!  admin create-hospital / create-reviewer / export-raw / purge-raw
 //!     ─▶ store free (server down)? open it directly ─▶ same library functions
 //!     └▶ store locked (server up)  ─▶ admin listener /operator/* (operator cert + token)
+//!  exit status: 0 stopped on SIGTERM/Ctrl-C; 75 (EX_TEMPFAIL) the store kept failing
+//!  (store/health.rs: restart it, sled recovers from its log); 1 any other error
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -171,7 +173,12 @@ async fn main() -> anyhow::Result<()> {
             let cfg = Config::load(&config)?;
             let public = tokio::net::TcpListener::bind(cfg.listen.public).await.context("public listener")?;
             let admin = tokio::net::TcpListener::bind(cfg.listen.admin).await.context("admin listener")?;
-            flumon_dmz::run(cfg, public, admin, shutdown_signal()).await?;
+            match flumon_dmz::run(cfg, public, admin, shutdown_signal()).await {
+                Ok(()) => {}
+                // the store's health logged why; the supervisor restarts the process
+                Err(Error::StoreFailed(_)) => std::process::exit(flumon_dmz::store::health::EXIT_STORE_FAILED),
+                Err(e) => return Err(e.into()),
+            }
         }
         Cmd::Admin { cmd: AdminCmd::CreateHospital { config, uscc, name, region, level, out } } => {
             let cfg = Config::load(&config)?;

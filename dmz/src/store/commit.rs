@@ -12,6 +12,10 @@
 //! ```
 //! The round runs in its own task on the blocking pool, so a caller that
 //! goes away (client disconnect) never leaves the leadership dangling.
+//! Every outcome goes to the store's health (health.rs): once the store is
+//! given up, no round runs and every caller gets `Error::StoreFailed`, so no
+//! receipt follows a failure that may have lost data. A failed round hands
+//! its waiters the OS error (a full disk answers 503 `STORAGE_FULL`).
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -22,13 +26,16 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use super::health::{BACKOFF, Health, IDLE_PROBE, Step};
 use crate::error::{Error, Result};
 
-/// Outcome so far: every ticket ≤ `ok` is durable; a ticket ≤ `failed` (and > `ok`) failed.
+/// Outcome so far: every ticket ≤ `ok` is durable; a ticket ≤ `failed` (and > `ok`) failed,
+/// the last failure with an I/O error of kind `io` when it had one.
 #[derive(Clone, Copy, Debug, Default)]
 struct Done {
     ok: u64,
     failed: u64,
+    io: Option<std::io::ErrorKind>,
 }
 
 #[derive(Default)]
@@ -48,6 +55,8 @@ pub(crate) struct GroupCommit {
     dir_synced: std::sync::atomic::AtomicBool,
     /// Observer of each round's duration (metrics).
     on_round: Box<dyn Fn(Duration) + Send + Sync>,
+    /// Failure rule and fatal signal.
+    pub(crate) health: Health,
 }
 
 impl GroupCommit {
@@ -61,6 +70,7 @@ impl GroupCommit {
             synced_blobs: Mutex::new(HashSet::new()),
             dir_synced: std::sync::atomic::AtomicBool::new(false),
             on_round,
+            health: Health::default(),
         }
     }
 
@@ -70,6 +80,9 @@ impl GroupCommit {
 
     /// Returns once everything written before the call is on disk.
     pub(crate) async fn durable(self: &Arc<Self>) -> Result<()> {
+        if let Some(e) = self.health.refusal() {
+            return Err(e);
+        }
         let mut rx = self.done.subscribe();
         let ticket = {
             let mut s = self.lock()?;
@@ -82,7 +95,10 @@ impl GroupCommit {
                 return Ok(());
             }
             if d.failed >= ticket {
-                return Err(Error::Internal("flush or fdatasync of the store failed".into()));
+                return Err(self.health.refusal().unwrap_or_else(|| match d.io {
+                    Some(kind) => Error::Io(kind.into()),
+                    None => Error::Internal("flush or fdatasync of the store failed".into()),
+                }));
             }
             let lead = {
                 let mut s = self.lock()?;
@@ -117,9 +133,10 @@ impl GroupCommit {
         let started = Instant::now();
         let res = tokio::task::spawn_blocking(move || me.flush_and_sync()).await;
         let ok = matches!(res, Ok(Ok(())));
-        if let Ok(Err(e)) = &res {
-            tracing::error!(error = %e, "store flush/fdatasync failed");
-        }
+        let io = match &res {
+            Ok(Err(e)) => e.io_kind(),
+            _ => None,
+        };
         (self.on_round)(started.elapsed());
         if let Ok(mut s) = self.lock() {
             s.leader = false;
@@ -129,22 +146,72 @@ impl GroupCommit {
                 d.ok = d.ok.max(target);
             } else {
                 d.failed = d.failed.max(target);
+                d.io = io;
             }
         });
+    }
+
+    /// The watchdog: checks the store every [`IDLE_PROBE`] or when poked (a
+    /// failed flush, a sled error seen elsewhere); while the store is failing
+    /// it retries every [`BACKOFF`] until a flush succeeds or the store is
+    /// given up. Returns on `stop` or once the store is given up.
+    pub(crate) async fn watchdog(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(IDLE_PROBE) => {}
+                () = self.health.poked() => {}
+                _ = stop.changed() => return,
+            }
+            loop {
+                if self.health.failing() {
+                    tokio::select! {
+                        () = tokio::time::sleep(BACKOFF) => {}
+                        _ = stop.changed() => return,
+                    }
+                }
+                if self.health.is_failed() || *stop.borrow() {
+                    return;
+                }
+                // the outcome goes to the health rule inside
+                let _ = self.durable().await;
+                if !self.health.failing() {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// [`Self::try_flush_and_sync`], refused once the store is given up, its
+    /// outcome recorded in the health rule.
+    pub(crate) fn flush_and_sync(&self) -> Result<()> {
+        if let Some(e) = self.health.refusal() {
+            return Err(e);
+        }
+        match self.try_flush_and_sync() {
+            Ok(()) => {
+                self.health.record(Ok(()));
+                Ok(())
+            }
+            Err((step, e)) => {
+                tracing::error!(error = %e, step = ?step, "store flush/fdatasync failed");
+                self.health.record(Err((step, &e)));
+                Err(e)
+            }
+        }
     }
 
     /// `flush()`, then fsync every blob file not synced before and the blob
     /// folder, then `fdatasync` the log file `db` (and, the first time, the
     /// folders that hold it).
-    pub(crate) fn flush_and_sync(&self) -> Result<()> {
-        self.db.flush()?;
+    fn try_flush_and_sync(&self) -> Result<(), (Step, Error)> {
+        self.db.flush().map_err(write)?;
         sync_blobs(&self.dir, &self.synced_blobs)?;
-        File::open(self.dir.join("db"))?.sync_data()?;
+        sync(&File::open(self.dir.join("db")).map_err(write)?, false)?;
         if !self.dir_synced.load(std::sync::atomic::Ordering::Acquire) {
             // the entries of sled's files in a fresh store
-            File::open(&self.dir)?.sync_all()?;
+            sync(&File::open(&self.dir).map_err(write)?, true)?;
             if let Some(parent) = self.dir.parent() {
-                File::open(parent)?.sync_all()?;
+                sync(&File::open(parent).map_err(write)?, true)?;
             }
             self.dir_synced.store(true, std::sync::atomic::Ordering::Release);
         }
@@ -152,19 +219,30 @@ impl GroupCommit {
     }
 }
 
-fn sync_blobs(dir: &Path, synced: &Mutex<HashSet<OsString>>) -> Result<()> {
+/// A failure before any fsync: retried by the health rule.
+fn write(e: impl Into<Error>) -> (Step, Error) {
+    (Step::Write, e.into())
+}
+
+/// `fsync` (`all`) or `fdatasync`; a failure is [`Step::Sync`].
+fn sync(f: &File, all: bool) -> Result<(), (Step, Error)> {
+    let r = if all { f.sync_all() } else { f.sync_data() };
+    r.map_err(|e| (Step::Sync, Error::Io(e)))
+}
+
+fn sync_blobs(dir: &Path, synced: &Mutex<HashSet<OsString>>) -> Result<(), (Step, Error)> {
     let blobs = dir.join("blobs");
     let entries = match std::fs::read_dir(&blobs) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(write(e)),
     };
     let mut seen = HashSet::new();
     let mut fresh = Vec::new();
     {
-        let known = synced.lock().map_err(|_| Error::Internal("blob set lock poisoned".into()))?;
+        let known = synced.lock().map_err(|_| write(Error::Internal("blob set lock poisoned".into())))?;
         for e in entries {
-            let e = e?;
+            let e = e.map_err(write)?;
             let name = e.file_name();
             if !known.contains(&name) {
                 fresh.push(name.clone());
@@ -174,16 +252,16 @@ fn sync_blobs(dir: &Path, synced: &Mutex<HashSet<OsString>>) -> Result<()> {
     }
     for name in &fresh {
         match File::open(blobs.join(name)) {
-            Ok(f) => f.sync_data()?,
+            Ok(f) => sync(&f, false)?,
             // removed by sled's GC meanwhile: nothing to make durable
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(write(e)),
         }
     }
     if !fresh.is_empty() {
-        File::open(&blobs)?.sync_all()?;
+        sync(&File::open(&blobs).map_err(write)?, true)?;
     }
-    let mut known = synced.lock().map_err(|_| Error::Internal("blob set lock poisoned".into()))?;
+    let mut known = synced.lock().map_err(|_| write(Error::Internal("blob set lock poisoned".into())))?;
     known.retain(|n| seen.contains(n));
     known.extend(fresh);
     Ok(())

@@ -10,9 +10,11 @@
 //!                           web_*                                  (crate::web, its own)
 //!                           fig_rec fig_unit fig_contrib fig_cnt   (crate::figures, its own)
 //!  write ─▶ … ─▶ durable() ─▶ group commit (commit.rs): flush + fsync blobs + fdatasync db
+//!  flush outcomes ─▶ health.rs: a store that keeps failing ─▶ fatal ─▶ run() exits 75 (restart)
 //! ```
 
 mod commit;
+pub mod health;
 pub mod scope;
 #[cfg(test)]
 mod tests;
@@ -86,6 +88,16 @@ impl Store {
     /// The same, synchronously, for blocking contexts (CLI, shutdown).
     pub fn durable_blocking(&self) -> Result<()> {
         self.commit.flush_and_sync()
+    }
+
+    /// Whether the store keeps failing and the process must restart (health.rs).
+    pub fn health(&self) -> &health::Health {
+        &self.commit.health
+    }
+
+    /// The task that retries a failing store and checks an idle one (health.rs); ends on `stop`.
+    pub fn watchdog(&self, stop: tokio::sync::watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
+        Arc::clone(&self.commit).watchdog(stop)
     }
 
     /// The sled folder.

@@ -146,6 +146,13 @@ impl Dmz {
         self.child.as_ref().map(Child::id)
     }
 
+    /// The exit status once `serve` has exited by itself (the process is then forgotten).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        let st = self.child.as_mut()?.try_wait().unwrap()?;
+        self.child = None;
+        Some(st)
+    }
+
     /// SIGKILL, no warning.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
