@@ -160,7 +160,11 @@ fn commit(store: &Store, org: &str, contribs: &[(String, Option<Vec<u8>>)], mut 
             }
             Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
         })
-        .map_err(|e| Error::Internal(format!("figures transaction: {e:?}")))?;
+        .map_err(|e| match e {
+            // a full disk here is the storage's fault (503 STORAGE_FULL, store health check), not ours
+            sled::transaction::TransactionError::Storage(s) => Error::Sled(s),
+            sled::transaction::TransactionError::Abort(()) => Error::Internal("figures transaction aborted".into()),
+        })?;
     Ok(())
 }
 
