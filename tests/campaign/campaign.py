@@ -23,6 +23,7 @@ files alone cannot say which rows it accepted):
     was killed between answer and fsync, and sent the chunk again);
   * the intranet's rollups equal a recomputation from its records (`flumon-intranet check`);
   * `flumon-transfer reconcile` of the sender's and receiver's journals: nothing lost or altered;
+  * after the disk-full fault the DMZ answers an upload 200 again within --recover-secs (90 s);
   * no program exited by itself, except the DMZ after the disk-full fault (crash-only: it exits on
     a persistent store error and the campaign, as systemd would, restarts it).
 and prints a summary table. Exit status 0 only when all hold.
@@ -393,18 +394,30 @@ class Campaign:
         filler.unlink()
         self.disk_freed_at = time.time()
         self.fault("disk full")
-        # The DMZ exits on a store error that persists (crash-only); the supervisor restarts it.
-        time.sleep(5)
-        self.disk_full_after = self.probe_upload()
+        # The DMZ exits on a store error that persists (crash-only) and the supervisor restarts it, or
+        # it goes on serving: either way an upload must be answered 200 again soon. Nothing else is
+        # injected meanwhile (a kill -9 would hide a DMZ that hangs).
+        while True:
+            status = self.probe_upload(max_time=10)
+            waited = time.time() - self.disk_freed_at
+            if status == "200" or waited > self.a.recover_secs:
+                break
+            time.sleep(2)
+        self.disk_full_after = (status, round(waited))
+        if status != "200":
+            self.dmz_not_recovered = f"no upload answered 200 within {self.a.recover_secs} s after space returned " \
+                                     f"(last answer: {status})"
+            log(f"DMZ 未恢复 (the DMZ did not recover): {self.dmz_not_recovered}")
 
-    def probe_upload(self):
-        """One direct upload with an agent's certificate and token; returns the HTTP status."""
+    def probe_upload(self, max_time=30):
+        """One direct upload with an agent's certificate and token; returns the HTTP status ("000": no answer).
+        Its receipt is kept by no agent: the oracle counts it among those."""
         code = next(iter(self.agents))
         A = self.agents[code]["dir"]
         day = self.agents[code]["days"][0]
         f = self.W / "synth" / code / day / "visits.csv"
         token = (A / "token").read_text().strip() if (A / "token").exists() else ""
-        r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "30",
+        r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", str(max_time),
                             "--cacert", str(self.W / "dmz/ca/ca.pem"), "--cert", str(A / "agent.pem"),
                             "--key", str(A / "agent.key"), "-H", f"Authorization: Bearer {token}",
                             "-H", "Content-Type: text/csv", "--data-binary", f"@{f}",
@@ -719,9 +732,10 @@ class Campaign:
             ("reconcile exit status (must be 0)", rec.returncode),
             ("unexpected program exits (must be 0)", len(unexpected_exits)),
         ]
+        not_recovered = getattr(self, "dmz_not_recovered", None)
         ok = rc_missing == 0 and not lost and dup == 0 and not wrong and not unexplained \
             and not self.oracle_problems and c.get("mismatch_count") == 0 and rec.returncode == 0 \
-            and not unexpected_exits and len(expected) > 0
+            and not unexpected_exits and not not_recovered and len(expected) > 0
         print("\n== 故障演练汇总 (fault campaign summary)")
         for k, n in sorted(self.faults.items()):
             print(f"  {k:<56} {n:>8}")
@@ -734,8 +748,11 @@ class Campaign:
             print(f"  newer versions from uploads whose receipt no agent kept: {stale_explained}")
         print(f"  reconcile: {summary}")
         if hasattr(self, "disk_full_status"):
-            print(f"  upload answer while the DMZ disk was full: HTTP {self.disk_full_status}, "
-                  f"5 s after space returned: HTTP {getattr(self, 'disk_full_after', '?')}")
+            st, secs = getattr(self, "disk_full_after", ("?", "?"))
+            print(f"  upload answer while the DMZ disk was full: HTTP {self.disk_full_status}; "
+                  f"after space returned: HTTP {st} after {secs} s")
+        if not_recovered:
+            print(f"  DMZ NOT RECOVERED after disk full: {not_recovered}")
         for name, rc, t, expected_exit in self.exits[:10]:
             print(f"  exit: {name} status {rc} at {time.strftime('%H:%M:%S', time.localtime(t))}"
                   + (" (after disk full: expected, restarted)" if expected_exit else " UNEXPECTED"))
@@ -771,6 +788,8 @@ def main():
     ap.add_argument("--bin-dir", default=os.environ.get("FLUMON_BIN_DIR"),
                     help="folder of the release binaries (then nothing is built); default target/release")
     ap.add_argument("--drain-secs", type=int, default=300)
+    ap.add_argument("--recover-secs", type=int, default=90,
+                    help="how soon after a full disk the DMZ must answer an upload 200 again")
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--no-disk-full", action="store_true")
     a = ap.parse_args()
