@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use flumon_shared::crypto::Sm2PublicKey;
+use flumon_shared::journal::reconcile::{self, Note, Tally};
+pub use flumon_shared::journal::reconcile::{BatchRow, Fate};
 use flumon_shared::journal::{self, JournalEntry};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -234,7 +236,7 @@ pub async fn audit_journal(
 //                    ─▶ temp file + rename into its configured path (the data folder) ─▶ journaled
 //  sender journal  ─▶ batch.sent / batch.resent ─┐
 //  receiver journal ─▶ batch.received / rejected ─┴▶ join on seq ─▶ received | altered | lost | unsent
-//  (the same rules as transfer/src/reconcile.rs, which the intranet does not link)
+//  (the join is flumon_shared::journal::reconcile, as for flumon-transfer; the notes are worded here)
 
 /// The `[[journals]]` names of the transfer's two ends.
 pub const SENDER: &str = "sender";
@@ -339,8 +341,7 @@ pub struct Chain {
 }
 
 fn read_all(path: &std::path::Path, key: &Sm2PublicKey) -> Result<(Chain, Vec<JournalEntry>)> {
-    let mut es = Vec::new();
-    let r = journal::visit(path, key, |e| es.push(e.clone()))?;
+    let (r, es) = reconcile::read_entries(path, key)?;
     let c = Chain {
         intact: r.is_intact(),
         lines: r.good_lines,
@@ -350,29 +351,6 @@ fn read_all(path: &std::path::Path, key: &Sm2PublicKey) -> Result<(Chain, Vec<Jo
         first_bad: r.first_bad.map(|b| format!("第 {} 行: {}", b.line, b.reason)),
     };
     Ok((c, es))
-}
-
-/// What became of one batch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Fate {
-    Received,
-    Altered,
-    Lost,
-    /// Received or rejected, but not in the sender's journal.
-    Unsent,
-}
-
-/// One batch of the reconciliation.
-#[derive(Clone, Debug, Serialize)]
-pub struct BatchRow {
-    pub seq: u64,
-    pub fate: Fate,
-    pub sent_sm3: Option<String>,
-    pub received_sm3: Option<String>,
-    pub passes: u64,
-    pub quarantined_records: u64,
-    pub note: String,
 }
 
 /// The sender journal against the receiver journal.
@@ -385,19 +363,11 @@ pub struct TransferReconcile {
 
 impl TransferReconcile {
     pub fn count(&self, f: Fate) -> usize {
-        self.rows.iter().filter(|r| r.fate == f).count()
+        Tally::of(&self.rows).fate(f)
     }
     pub fn sent(&self) -> usize {
-        self.rows.iter().filter(|r| r.sent_sm3.is_some()).count()
+        Tally::of(&self.rows).sent
     }
-}
-
-#[derive(Default)]
-struct Side {
-    sm3: Option<String>,
-    passes: u64,
-    rejected: Option<String>,
-    quarantined: u64,
 }
 
 fn u(e: &JournalEntry, k: &str) -> Option<u64> {
@@ -408,64 +378,21 @@ fn s(e: &JournalEntry, k: &str) -> Option<String> {
     e.detail.get(k).and_then(|v| v.as_str()).map(str::to_owned)
 }
 
+/// The notes in Chinese.
+fn note(n: Note<'_>) -> String {
+    match n {
+        Note::None => String::new(),
+        Note::OtherCopyRejected(why) => format!("另一份副本被拒收: {why}"),
+        Note::OtherSm3 => "收到的 SM3 与发送的不同".into(),
+        Note::Rejected(why) => format!("被拒收: {why}"),
+        Note::NotInSender(Some(why)) => format!("发送端日志中没有; 被拒收: {why}"),
+        Note::NotInSender(None) => "发送端日志中没有".into(),
+    }
+}
+
 /// Joins the two journals on the batch sequence number.
 pub fn join(sent_entries: &[JournalEntry], recv_entries: &[JournalEntry]) -> Vec<BatchRow> {
-    let mut sent: BTreeMap<u64, Side> = BTreeMap::new();
-    for e in sent_entries.iter().filter(|e| e.kind == "batch.sent" || e.kind == "batch.resent") {
-        let Some(seq) = u(e, "seq") else { continue };
-        let x = sent.entry(seq).or_default();
-        x.sm3 = s(e, "sm3").or(x.sm3.take());
-        x.passes += u(e, "passes").unwrap_or(0);
-    }
-    let mut got: BTreeMap<u64, Side> = BTreeMap::new();
-    for e in recv_entries {
-        let Some(seq) = u(e, "seq") else { continue };
-        match e.kind.as_str() {
-            "batch.received" => {
-                let x = got.entry(seq).or_default();
-                x.sm3 = s(e, "sm3");
-                x.quarantined = u(e, "quarantined_records").unwrap_or(0);
-            }
-            "batch.rejected" => {
-                got.entry(seq).or_default().rejected = Some(s(e, "reason").unwrap_or_else(|| "?".into()))
-            }
-            _ => {}
-        }
-    }
-    let seqs: std::collections::BTreeSet<u64> = sent.keys().chain(got.keys()).copied().collect();
-    let mut rows = Vec::new();
-    for seq in seqs {
-        let (sx, rx) = (sent.get(&seq), got.get(&seq));
-        let (fate, note) = match (sx, rx) {
-            (Some(sx), Some(rx)) => match (&rx.sm3, &rx.rejected) {
-                (Some(rs), why) if Some(rs) == sx.sm3.as_ref() => {
-                    (Fate::Received, why.as_ref().map(|w| format!("另一份副本被拒收: {w}")).unwrap_or_default())
-                }
-                (Some(_), _) => (Fate::Altered, "收到的 SM3 与发送的不同".into()),
-                (None, Some(why)) => (Fate::Altered, format!("被拒收: {why}")),
-                (None, None) => (Fate::Lost, String::new()),
-            },
-            (Some(_), None) => (Fate::Lost, String::new()),
-            (None, Some(rx)) => (
-                Fate::Unsent,
-                match &rx.rejected {
-                    Some(why) if rx.sm3.is_none() => format!("发送端日志中没有; 被拒收: {why}"),
-                    _ => "发送端日志中没有".into(),
-                },
-            ),
-            (None, None) => continue,
-        };
-        rows.push(BatchRow {
-            seq,
-            fate,
-            sent_sm3: sx.and_then(|x| x.sm3.clone()),
-            received_sm3: rx.and_then(|x| x.sm3.clone()),
-            passes: sx.map_or(0, |x| x.passes),
-            quarantined_records: rx.map_or(0, |x| x.quarantined),
-            note,
-        });
-    }
-    rows
+    reconcile::join(sent_entries, recv_entries, note)
 }
 
 /// The last uploaded sender journal against the receiver journal; `None` before any upload.

@@ -16,6 +16,7 @@
 //! be checked against such a head. One process writes a journal at a time
 //! (an exclusive file lock). Line format: docs/FORMATS.md §5.
 
+pub mod reconcile;
 mod verify;
 
 pub use verify::{BadLine, JournalEntry, KIND_ANCHOR, KIND_CHECKPOINT, KIND_RECOVERED, MAX_LINE, VerifyReport};
