@@ -407,7 +407,12 @@ class Campaign:
         if status != "200":
             self.dmz_not_recovered = f"no upload answered 200 within {self.a.recover_secs} s after space returned " \
                                      f"(last answer: {status})"
-            log(f"DMZ 未恢复 (the DMZ did not recover): {self.dmz_not_recovered}")
+            log(f"DMZ 未恢复 (the DMZ did not recover): {self.dmz_not_recovered}; kill -9 and restart so the run goes on")
+            s = self.svc["dmz"]
+            self.hold(s)
+            s.kill9()
+            s.start()
+            self.release(s)
 
     def probe_upload(self, max_time=30):
         """One direct upload with an agent's certificate and token; returns the HTTP status ("000": no answer).
