@@ -172,6 +172,12 @@ async fn region_tree_reserve_and_quality() {
     let r = drug_reserve(&db, &s, day_of(d("2025-01-07"))).await.unwrap();
     assert_eq!(r.hospitals.len(), 1);
     assert_eq!(r.hospitals[0].reserve.days, Some(70.0));
+    // Months later nothing newer was reported: the old reports are read one by one (outside the
+    // page's one-query recent window) and give the same figures as on the day.
+    let late = drug_reserve(&db, &s, day_of(d("2025-04-10"))).await.unwrap();
+    let v_late = serde_json::to_value(&late).unwrap();
+    assert_eq!(v_late["by_drug"], v["by_drug"], "old reports outside the recent window");
+    assert_eq!(late.alerts.len(), 1);
 
     // Reporting quality per hospital.
     let q = quality(&db, &s, &week()).await.unwrap();

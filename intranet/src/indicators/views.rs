@@ -73,8 +73,19 @@ pub async fn drug_reserve(db: &Db, s: &Scoped, date: i64) -> Result<DrugReserve>
         fetch::hospitals(db, s).await?.into_iter().map(|h| (h.code, h.name)).collect();
     let mut hospitals = Vec::new();
     let mut totals: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    // Hospitals that reported stock in the last RECENT days: one query for all of them; the
+    // rare older reports one by one.
+    const RECENT: i64 = 31;
+    let window = fetch::stock_window(db, s, date - RECENT - 6, date).await?;
     for (org, drug, tjrq) in fetch::latest_stock(db, s, date).await? {
-        let rows = fetch::stock_days(db, s, &org, &drug, tjrq - 6, tjrq).await?;
+        let rows = if tjrq >= date - RECENT {
+            window
+                .get(&(org.clone(), drug.clone()))
+                .map(|m| m.range(tjrq - 6..=tjrq).map(|(d, v)| (*d, *v)).collect())
+                .unwrap_or_default()
+        } else {
+            fetch::stock_days(db, s, &org, &drug, tjrq - 6, tjrq).await?
+        };
         let kcl = rows.get(&tjrq).map_or(0, |r| r.0);
         let use7: i64 = rows.values().map(|r| r.1).sum();
         let t = totals.entry(drug.clone()).or_insert((0, 0));
