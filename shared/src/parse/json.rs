@@ -1,14 +1,18 @@
 //! JSON uploads: `{"records":[{…},…]}`, streamed with serde straight into
-//! rows (no `serde_json::Value` tree is built).
+//! rows (no `serde_json::Value` tree is built). One decoder serves the whole
+//! buffer ([`parse`], rows collected) and the stream
+//! ([`stream_json`](super::stream_json), rows handed to a chunker): the same
+//! visitors, codes, messages, row numbers and limits, only the row sink differs.
 //!
 //! ```text
 //!  {                      Top: the only key is "records"
 //!    "records": [         Records: counts elements (row = 1-based index)
-//!      {"ZZJGDM": "…",    Record: key → field (code or 中文名), value → Cell
+//!      {"ZZJGDM": "…",    Record: key → field (code or 中文名), value → Cell ─▶ RowSink::push
 //!       "NL": 35,           string → Text, number → Number, null → None,
 //!       "XB": null}         bool / object / array → FILE_JSON
 //!    ]
 //!  }
+//!  decode(from_str | from_reader, sink: Rows (whole buffer) | Chunker (stream))
 //! ```
 //!
 //! Our own errors (with their codes) are kept in [`State::err`] while serde
@@ -23,11 +27,26 @@ use serde_json::error::Category;
 use super::header::{RowBuilder, Rows};
 use super::{FILE_DUPLICATE_COLUMN, FILE_JSON, FILE_TRUNCATED, FILE_UNKNOWN_COLUMN, Limits, excerpt};
 use crate::error::Error;
-use crate::model::{Cell, ParsedFile, RecordType, TypeDef, type_def};
+use crate::model::{Cell, ParsedFile, RawRow, RecordType, TypeDef, type_def};
+
+/// Where decoded rows go.
+pub(super) trait RowSink {
+    /// Adds a finished row (`None`: blank, dropped); `Ok(false)` when the
+    /// sink failed and decoding should stop without a file error.
+    fn push(&mut self, row: Option<RawRow>) -> Result<bool, Error>;
+}
+
+impl RowSink for Rows<'_> {
+    fn push(&mut self, row: Option<RawRow>) -> Result<bool, Error> {
+        Rows::push(self, row).map(|()| true)
+    }
+}
 
 struct State<'a> {
     def: &'static TypeDef,
-    rows: Rows<'a>,
+    rows: &'a mut dyn RowSink,
+    /// The sink failed: stop without a file error.
+    stopped: bool,
     /// Our error, when serde is unwinding because of one.
     err: Option<Error>,
     /// What was expected where serde failed on its own (a type mismatch).
@@ -41,18 +60,25 @@ impl State<'_> {
     }
 }
 
+/// Decodes a whole JSON upload from `de` into `sink`; `Ok` also when the sink stopped.
+pub(super) fn decode<'de, R: serde_json::de::Read<'de>>(
+    ty: RecordType,
+    de: &mut serde_json::Deserializer<R>,
+    sink: &mut dyn RowSink,
+) -> Result<(), Error> {
+    let mut state = State { def: type_def(ty), rows: sink, stopped: false, err: None, ctx: CTX_TOP };
+    match Top(&mut state).deserialize(&mut *de).and_then(|()| de.end()) {
+        Ok(()) => Ok(()),
+        Err(_) if state.stopped => Ok(()),
+        Err(e) => Err(state.err.take().unwrap_or_else(|| serde_error(&e, state.ctx))),
+    }
+}
+
 /// Parse a decoded JSON text.
 pub(crate) fn parse(ty: RecordType, text: &str, limits: &Limits) -> Result<ParsedFile, Error> {
-    let mut state = State { def: type_def(ty), rows: Rows::new(limits), err: None, ctx: CTX_TOP };
-    let mut de = serde_json::Deserializer::from_str(text);
-    let result = Top(&mut state).deserialize(&mut de).and_then(|()| de.end());
-    if let Err(e) = result {
-        if let Some(err) = state.err.take() {
-            return Err(err);
-        }
-        return Err(serde_error(&e, state.ctx));
-    }
-    Ok(ParsedFile { ty, rows: state.rows.rows })
+    let mut rows = Rows::new(limits);
+    decode(ty, &mut serde_json::Deserializer::from_str(text), &mut rows)?;
+    Ok(ParsedFile { ty, rows: rows.rows })
 }
 
 const CTX_TOP: &str = "最外层须为对象 {\"records\":[…]}";
@@ -220,10 +246,14 @@ impl<'de> Visitor<'de> for Record<'_, '_> {
             }
         }
         let finished = b.finish(row);
-        if let Err(e) = state.rows.push(finished) {
-            return Err(state.fail(e));
+        match state.rows.push(finished) {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                state.stopped = true;
+                Err(de::Error::custom("sink stopped"))
+            }
+            Err(e) => Err(state.fail(e)),
         }
-        Ok(())
     }
 }
 
