@@ -124,8 +124,9 @@ def main():
         finally:
             con.close()
         codes = {}
+        tag = f"{os.getpid() % 100000}"  # the database keeps the accounts of earlier runs
         for name, role, scope in [("nat", "analyst", "000000"), ("prov", "analyst", prov), ("sec", "secadmin", None)]:
-            args = [a.bin, "admin", "create-user", "--config", cfg_path, "--name", name, "--role", role]
+            args = [a.bin, "admin", "create-user", "--config", cfg_path, "--name", f"{name}{tag}", "--role", role]
             if scope:
                 args += ["--scope", scope]
             out = subprocess.run(args, check=True, capture_output=True, text=True).stdout.strip().splitlines()
@@ -171,7 +172,7 @@ def main():
         worst = 0.0
         for who, paths in pages.items():
             c = Conn(port, ca)
-            c.login(who, codes[who])
+            c.login(f"{who}{tag}", codes[who])
             for p in paths:
                 st, body, _ = c.req("GET", p)  # warm-up
                 ts = []

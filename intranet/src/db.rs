@@ -162,7 +162,7 @@ mod positional_tests {
         assert_eq!(positional(true, sql.clone()), "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)");
         assert_eq!(positional(false, sql.clone()), sql);
         let many = (1..=12).map(|i| format!("${i}")).collect::<Vec<_>>().join(",");
-        assert_eq!(positional(true, many), vec!["?"; 12].join(","));
+        assert_eq!(positional(true, many), ["?"; 12].join(","));
     }
 
     #[test]

@@ -111,7 +111,7 @@ async fn load_records<'r>(tx: &mut Tx<'_>, entries: &[&'r OutRecord]) -> Result<
                  WHERE org = $1 AND ty = $2 AND rec_key IN ({})",
                 refresh::placeholders(3, chunk.len())
             );
-            let mut q = sqlx::query(AssertSqlSafe(positional(is_sqlite(&**tx), sql))).bind(org.to_string()).bind(ty);
+            let mut q = sqlx::query(AssertSqlSafe(positional(is_sqlite(tx), sql))).bind(org.to_string()).bind(ty);
             for k in chunk {
                 q = q.bind(k.to_string());
             }
@@ -185,7 +185,7 @@ async fn write_records(tx: &mut Tx<'_>, state: &HashMap<Key, Cur<'_>>) -> Result
              body = excluded.body",
             refresh::value_rows(chunk.len(), 9)
         );
-        let mut q = sqlx::query(AssertSqlSafe(positional(is_sqlite(&**tx), sql)));
+        let mut q = sqlx::query(AssertSqlSafe(positional(is_sqlite(tx), sql)));
         for ((org, ty, key), c) in chunk {
             let body = c.rec.map(serde_json::to_string).transpose()?;
             q = q

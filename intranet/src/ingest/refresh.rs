@@ -68,7 +68,7 @@ async fn chunk_contribs(
 ) -> Result<BTreeMap<String, (Contribs, Contribs)>> {
     let mut live: HashMap<String, Vec<Live>> = HashMap::new();
     let rows = in_list(
-        is_sqlite(&**tx),
+        is_sqlite(tx),
         org,
         chunk,
         "SELECT unit, ty, rec_key, body, first_dmz_time FROM records WHERE org = $1 AND deleted = 0 AND unit IN ({IN})",
@@ -93,7 +93,7 @@ async fn chunk_contribs(
     let mut scans: HashMap<String, Vec<i64>> = HashMap::new();
     if !cases.is_empty() {
         let rows = in_list(
-            is_sqlite(&**tx),
+            is_sqlite(tx),
             org,
             &cases,
             "SELECT case_key, received FROM scans WHERE org = $1 AND case_key IN ({IN})",
@@ -106,7 +106,7 @@ async fn chunk_contribs(
     }
     let mut old: HashMap<String, Contribs> = HashMap::new();
     let rows = in_list(
-        is_sqlite(&**tx),
+        is_sqlite(tx),
         org,
         chunk,
         "SELECT unit, contrib FROM unit_contrib_packed WHERE org = $1 AND unit IN ({IN})",
@@ -224,7 +224,7 @@ pub(crate) async fn refresh_units(
         }
         let gone: Vec<&str> = changed.iter().filter(|(_, _, n)| n.is_empty()).map(|(u, _, _)| u.as_str()).collect();
         for chunk in gone.chunks(CHUNK) {
-            in_list(is_sqlite(&**tx), org, chunk, "DELETE FROM unit_contrib_packed WHERE org = $1 AND unit IN ({IN})")
+            in_list(is_sqlite(tx), org, chunk, "DELETE FROM unit_contrib_packed WHERE org = $1 AND unit IN ({IN})")
                 .execute(&mut **tx)
                 .await?;
         }
@@ -238,7 +238,7 @@ pub(crate) async fn refresh_units(
                  ON CONFLICT (org, unit) DO UPDATE SET contrib = excluded.contrib",
                 value_rows(chunk.len(), 3)
             );
-            let mut q = sqlx::query(AssertSqlSafe(positional(is_sqlite(&**tx), sql)));
+            let mut q = sqlx::query(AssertSqlSafe(positional(is_sqlite(tx), sql)));
             for (u, packed) in chunk {
                 q = q.bind(org.to_string()).bind(u.to_string()).bind(packed.clone());
             }
@@ -259,7 +259,7 @@ async fn write_rollup(tx: &mut Tx<'_>, delta: &Delta) -> Result<()> {
              ON CONFLICT (org, day, metric, dim) DO UPDATE SET value = rollup.value + excluded.value",
             value_rows(chunk.len(), 5)
         );
-        let mut q = sqlx::query(AssertSqlSafe(positional(is_sqlite(&**tx), sql)));
+        let mut q = sqlx::query(AssertSqlSafe(positional(is_sqlite(tx), sql)));
         for ((org, day, metric, dim), d) in chunk {
             q = q.bind(org.clone()).bind(*day).bind(metric.clone()).bind(dim.clone()).bind(**d);
         }

@@ -51,7 +51,7 @@ async fn regions_of(tx: &mut Tx<'_>, orgs: &[&str]) -> Result<BTreeMap<String, S
     let mut out = BTreeMap::new();
     for chunk in orgs.chunks(400) {
         let sql = format!("SELECT code, region FROM hospitals WHERE code IN ({})", placeholders(1, chunk.len()));
-        let mut q = sqlx::query(AssertSqlSafe(positional(is_sqlite(&**tx), sql)));
+        let mut q = sqlx::query(AssertSqlSafe(positional(is_sqlite(tx), sql)));
         for o in chunk {
             q = q.bind(o.to_string());
         }
@@ -88,7 +88,7 @@ pub(crate) async fn region_delta(tx: &mut Tx<'_>, delta: &Delta) -> Result<Delta
                  AND metric IN ('oe_case', 'visits_day') AND day IN ({})",
                 placeholders(2, chunk.len())
             );
-            let mut q = sqlx::query(AssertSqlSafe(positional(is_sqlite(&**tx), sql))).bind(org.to_string());
+            let mut q = sqlx::query(AssertSqlSafe(positional(is_sqlite(tx), sql))).bind(org.to_string());
             for d in chunk {
                 q = q.bind(*d);
             }
@@ -169,7 +169,7 @@ pub(crate) async fn write(tx: &mut Tx<'_>, delta: &Delta) -> Result<()> {
              ON CONFLICT (region, day, metric, dim) DO UPDATE SET value = rollup_region.value + excluded.value",
             value_rows(chunk.len(), 5)
         );
-        let mut q = sqlx::query(AssertSqlSafe(positional(is_sqlite(&**tx), sql)));
+        let mut q = sqlx::query(AssertSqlSafe(positional(is_sqlite(tx), sql)));
         for ((k, day, metric, dim), d) in chunk {
             q = q.bind(k.clone()).bind(*day).bind(metric.clone()).bind(dim.clone()).bind(**d);
         }
