@@ -552,27 +552,41 @@ class Campaign:
             return set()
 
     # ---------------------------------------------------------------- the oracle
-    def open_archive(self):
+    def open_archive(self, batch=int(os.environ.get("FLUMON_CAMPAIGN_EXPORT_BATCH", 800))):
         """Exports the DMZ's raw archive and opens it with the campaign's vault key:
-        {receipt_id: (org, type, CSV path)} of every acknowledged upload, as the DMZ received it."""
+        {receipt_id: (org, type, CSV path)} of every acknowledged upload, as the DMZ received it.
+
+        `flumon-vault open` journals every item it opens in one journal entry, which may not exceed
+        64 KiB (about 2,000 items), so the archive is exported in pieces of about `batch` items: newest
+        first with `export-raw --since` (it takes only items not exported yet), the rest last."""
         W = self.W
-        exp = json.loads(self.run(self.bin("flumon-dmz"), "export-raw", "--config", W / "dmz/dmz.toml",
-                                  "--to", W / "export").stdout)
-        folder = Path(exp["folder"])
-        if not folder.is_absolute():
-            folder = W / "export" / folder
-        manifest = json.loads((folder / "manifest.json").read_text())
-        out = W / "opened"
-        for code in self.agents:
-            self.run(self.bin("flumon-vault"), "open", folder, "--vault-dir", W / "vault",
-                     "--passphrase-file", W / "vault.pass", "--hospital", code, "--reason", "fault campaign oracle",
-                     "--officer", "campaign", "--out", out, "--dmz-pubkey", W / "dmz/keys/dmz-sign.pub.pem")
+        con = sqlite3.connect(f"file:{W / 'intranet' / 'data' / 'intranet.db'}?mode=ro", uri=True, timeout=30)
+        times = sorted((t for (t,) in con.execute("SELECT time FROM receipts")), reverse=True)
+        con.close()
+        since = [None if i is None else datetime.datetime.fromtimestamp(times[i], datetime.timezone.utc)
+                 .strftime("%Y-%m-%dT%H:%M:%S") for i in list(range(batch, len(times), batch)) + [None]]
         items = {}
-        for it in manifest["items"]:
-            if it.get("kind") != "upload" or not it.get("receipt_id"):
+        for n, cut in enumerate(since):
+            to = W / "export" / f"{n:03d}"
+            argv = [self.bin("flumon-dmz"), "export-raw", "--config", W / "dmz/dmz.toml", "--to", to]
+            exp = json.loads(self.run(*argv, *(["--since", cut] if cut else [])).stdout)
+            if not exp.get("items"):
                 continue
-            files = list(out.glob(f"{it['item_id']}.*"))
-            items[it["receipt_id"]] = (it["hospital"], it.get("type"), files[0] if files else None)
+            folder = Path(exp["folder"])
+            folder = folder if folder.is_absolute() else to / folder
+            manifest = json.loads((folder / "manifest.json").read_text())
+            out = W / "opened"
+            for code in sorted({it["hospital"] for it in manifest["items"]}):
+                self.run(self.bin("flumon-vault"), "open", folder, "--vault-dir", W / "vault",
+                         "--passphrase-file", W / "vault.pass", "--hospital", code,
+                         "--reason", "fault campaign oracle", "--officer", "campaign", "--out", out,
+                         "--dmz-pubkey", W / "dmz/keys/dmz-sign.pub.pem")
+            for it in manifest["items"]:
+                if it.get("kind") != "upload" or not it.get("receipt_id"):
+                    continue
+                path = out / f"{it['item_id']}.csv"
+                files = [path] if path.exists() else list(out.glob(f"{it['item_id']}.*"))
+                items[it["receipt_id"]] = (it["hospital"], it.get("type"), files[0] if files else None)
         return items
 
     @staticmethod
