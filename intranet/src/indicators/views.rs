@@ -73,11 +73,13 @@ pub async fn drug_reserve(db: &Db, s: &Scoped, date: i64) -> Result<DrugReserve>
         fetch::hospitals(db, s).await?.into_iter().map(|h| (h.code, h.name)).collect();
     let mut hospitals = Vec::new();
     let mut totals: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    // Hospitals that reported stock in the last RECENT days: one query for all of them; the
-    // rare older reports one by one.
+    // Hospitals that reported stock in the last RECENT days: their 7-day windows in one query
+    // (from the earliest such report, usually a week); the rare older reports one by one.
     const RECENT: i64 = 31;
-    let window = fetch::stock_window(db, s, date - RECENT - 6, date).await?;
-    for (org, drug, tjrq) in fetch::latest_stock(db, s, date).await? {
+    let latest = fetch::latest_stock(db, s, date).await?;
+    let from = latest.iter().map(|x| x.2).filter(|t| *t >= date - RECENT).min().unwrap_or(date) - 6;
+    let window = fetch::stock_window(db, s, from, date).await?;
+    for (org, drug, tjrq) in latest {
         let rows = if tjrq >= date - RECENT {
             window
                 .get(&(org.clone(), drug.clone()))
