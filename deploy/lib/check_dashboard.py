@@ -28,7 +28,7 @@ import time
 import urllib.error
 import urllib.request
 
-PASSWORD = "Check-Dashboard-2026!"
+PASSWORD = "Dash-Verify-2026!"  # must not contain the account name
 
 
 def totp(secret: bytes, step: int) -> str:
