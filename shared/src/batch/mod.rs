@@ -39,9 +39,12 @@ pub const DEFAULT_MAX_PAYLOAD: u64 = 256 << 20;
 const ZSTD_LEVEL: i32 = 3;
 /// Largest zstd window the reader accepts (2^24 = 16 MiB; level 3 uses ≤ 2 MiB).
 const ZSTD_WINDOW_LOG_MAX: u32 = 24;
-/// bincode's decode budget: it counts the in-memory size of what it
-/// decodes, which can exceed the wire size (varints), so it is set well
-/// above the payload limit; the payload itself is already bounded.
+/// bincode's largest decode budget. bincode allocates a string or byte
+/// container of the length its prefix claims before reading it, checking only
+/// the budget; so the budget used for a payload is the power of two above
+/// twice its length (at least 64 KiB, see `decode_budgeted`), not this, which
+/// only caps it: a 90-byte payload claiming a 4 GB string is refused instead
+/// of allocated (found by fuzzing `batch_open`).
 const BINCODE_LIMIT: usize = u32::MAX as usize;
 
 /// Limits the reader enforces before allocating.
@@ -188,9 +191,8 @@ pub(crate) fn decompress_bounded(compressed: &[u8], expected: u64) -> Result<Vec
 /// Decodes the payload as a bincode sequence of `T`, rejecting trailing
 /// bytes and a count other than `expected`.
 pub(crate) fn decode_entries<T: DeserializeOwned>(payload: &[u8], expected: u64) -> Result<Vec<T>> {
-    let config = bincode_config().with_limit::<BINCODE_LIMIT>();
-    let (entries, used): (Vec<T>, usize) = bincode::serde::decode_from_slice(payload, config)
-        .map_err(|e| Error::Format(format!("batch: payload does not decode: {e}")))?;
+    let (entries, used): (Vec<T>, usize) =
+        decode_budgeted(payload).map_err(|e| Error::Format(format!("batch: payload does not decode: {e}")))?;
     if used != payload.len() {
         return Err(Error::Format(format!("batch: {} trailing bytes after the entries", payload.len() - used)));
     }
@@ -198,6 +200,24 @@ pub(crate) fn decode_entries<T: DeserializeOwned>(payload: &[u8], expected: u64)
         return Err(Error::Format(format!("batch: {} entries but the header counts {expected}", entries.len())));
     }
     Ok(entries)
+}
+
+/// Decodes with a bincode budget proportional to the payload: what bincode
+/// may claim (strings, byte containers) is on the wire byte for byte, so
+/// twice the payload's length is ample for every valid payload.
+fn decode_budgeted<T: DeserializeOwned>(
+    payload: &[u8],
+) -> std::result::Result<(Vec<T>, usize), bincode::error::DecodeError> {
+    let want = payload.len().saturating_mul(2).max(1 << 16);
+    macro_rules! budgets {
+        ($($n:expr),*) => {
+            $(if want <= $n {
+                return bincode::serde::decode_from_slice(payload, bincode_config().with_limit::<{ $n }>());
+            })*
+        };
+    }
+    budgets!(1 << 16, 1 << 18, 1 << 20, 1 << 22, 1 << 24, 1 << 26, 1 << 28, 1 << 30);
+    bincode::serde::decode_from_slice(payload, bincode_config().with_limit::<BINCODE_LIMIT>())
 }
 
 #[cfg(test)]

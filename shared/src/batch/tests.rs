@@ -272,3 +272,18 @@ fn fuzz_bodies_hold_on_the_committed_seeds() {
     let key = SymKey::from_slice(&[0x42; 16]).unwrap();
     run("segmented_open", &|b: &[u8]| crate::crypto::open(&key, b"fuzz", b).map(|_| ()).map_err(|e| e.to_string()));
 }
+
+/// Found by fuzzing `batch_open` (2026-11-27, `fuzz/seeds/batch_open/oom-length-prefix`): a payload
+/// whose string length prefix claims 4,261,281,277 bytes made bincode allocate them before finding
+/// that 1 byte follows (its budget was 4 GiB whatever the payload). The budget now follows the
+/// payload's length, so the claim is refused before anything is allocated.
+#[test]
+fn a_huge_length_prefix_is_refused_before_allocating() {
+    // one (u64, String) entry: 5, then a string of 0xFDFDFDFD bytes (varint: 0xFC + u32 LE), then "a"
+    let payload = [0x01, 0x05, 0xFC, 0xFD, 0xFD, 0xFD, 0xFD, b'a'];
+    let err = super::decode_entries::<(u64, String)>(&payload, 1).unwrap_err().to_string();
+    assert!(err.contains("LimitExceeded"), "refused by the budget, not by running out of input: {err}");
+    // a valid payload of the same shape still decodes
+    let ok = bincode::serde::encode_to_vec(vec![(5u64, "a".repeat(70_000))], bincode::config::standard()).unwrap();
+    assert_eq!(super::decode_entries::<(u64, String)>(&ok, 1).unwrap()[0].1.len(), 70_000);
+}
