@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::health::{BACKOFF, Health, IDLE_PROBE, Step};
+use super::health::{BACKOFF, Health, IDLE_PROBE, ROUND_DEADLINE, Step};
 use crate::error::{Error, Result};
 
 /// Outcome so far: every ticket ≤ `ok` is durable; a ticket ≤ `failed` (and > `ok`) failed,
@@ -57,6 +57,11 @@ pub(crate) struct GroupCommit {
     on_round: Box<dyn Fn(Duration) + Send + Sync>,
     /// Failure rule and fatal signal.
     pub(crate) health: Health,
+    /// How long a round may take ([`ROUND_DEADLINE`]; shorter in tests).
+    deadline: Duration,
+    /// Tests: how long every flush is held up (a stuck sled).
+    #[cfg(test)]
+    stall: Mutex<Duration>,
 }
 
 impl GroupCommit {
@@ -71,6 +76,9 @@ impl GroupCommit {
             dir_synced: std::sync::atomic::AtomicBool::new(false),
             on_round,
             health: Health::default(),
+            deadline: ROUND_DEADLINE,
+            #[cfg(test)]
+            stall: Mutex::new(Duration::ZERO),
         }
     }
 
@@ -131,7 +139,17 @@ impl GroupCommit {
         };
         let me = Arc::clone(&self);
         let started = Instant::now();
-        let res = tokio::task::spawn_blocking(move || me.flush_and_sync()).await;
+        let res =
+            match tokio::time::timeout(self.deadline, tokio::task::spawn_blocking(move || me.flush_and_sync())).await {
+                Ok(r) => r,
+                Err(_) => {
+                    // the flush is stuck inside sled; nothing more will be made durable: give up
+                    // (exit 75, the supervisor restarts and sled recovers from its log)
+                    self.health
+                        .give_up(format!("store flush still running after {} s (stuck)", self.deadline.as_secs_f64()));
+                    Ok(Err(Error::Unavailable("store flush stuck".into())))
+                }
+            };
         let ok = matches!(res, Ok(Ok(())));
         let io = match &res {
             Ok(Err(e)) => e.io_kind(),
@@ -204,6 +222,10 @@ impl GroupCommit {
     /// folder, then `fdatasync` the log file `db` (and, the first time, the
     /// folders that hold it).
     fn try_flush_and_sync(&self) -> Result<(), (Step, Error)> {
+        #[cfg(test)]
+        if let Ok(d) = self.stall.lock() {
+            std::thread::sleep(*d);
+        }
         self.db.flush().map_err(write)?;
         sync_blobs(&self.dir, &self.synced_blobs)?;
         sync(&File::open(self.dir.join("db")).map_err(write)?, false)?;
@@ -265,4 +287,33 @@ fn sync_blobs(dir: &Path, synced: &Mutex<HashSet<OsString>>) -> Result<(), (Step
     known.retain(|n| seen.contains(n));
     known.extend(fresh);
     Ok(())
+}
+
+#[cfg(test)]
+mod deadline_tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::GroupCommit;
+
+    /// After a full disk sled's flush was seen to hang instead of failing (fault campaign): a
+    /// round that outlives its deadline gives the store up (exit 75 in `serve`), and its waiters
+    /// get an error instead of waiting for ever.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stuck_round_gives_the_store_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sled");
+        let db = sled::Config::new().path(&path).open().unwrap();
+        let mut gc = GroupCommit::new(db, path, Box::new(|_| {}));
+        gc.deadline = Duration::from_millis(300);
+        let gc = Arc::new(gc);
+        gc.durable().await.unwrap();
+        assert!(!gc.health.is_failed());
+        *gc.stall.lock().unwrap() = Duration::from_secs(3);
+        let t = Instant::now();
+        assert!(gc.durable().await.is_err(), "a stuck round is not a success");
+        assert!(t.elapsed() < Duration::from_secs(2), "waited {:?}: the deadline did not cut in", t.elapsed());
+        assert!(gc.health.is_failed(), "the store is given up");
+        assert!(gc.durable().await.is_err(), "and refused from then on");
+    }
 }

@@ -35,6 +35,11 @@ use crate::error::Error;
 
 /// How long a failing store gets before a second failure makes it fatal.
 pub const BACKOFF: Duration = Duration::from_secs(1);
+/// How long one group-commit round may take before the store is given up:
+/// after a full disk the fault campaign saw sled's `flush` block for ever
+/// (waiting in `make_stable`), with no error to count; a normal round takes
+/// milliseconds.
+pub const ROUND_DEADLINE: Duration = Duration::from_secs(30);
 /// How often the watchdog checks a healthy, idle store.
 pub const IDLE_PROBE: Duration = Duration::from_secs(10);
 /// The exit status of `flumon-dmz serve` when the store failed (sysexits `EX_TEMPFAIL`).
@@ -151,7 +156,7 @@ impl Health {
         self.poke.notified().await;
     }
 
-    fn give_up(&self, reason: String) {
+    pub(crate) fn give_up(&self, reason: String) {
         let first = self.fatal.send_if_modified(|f| {
             if f.is_some() {
                 return false;
