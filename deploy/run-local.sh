@@ -140,6 +140,12 @@ if [[ "$CHECK" == 1 ]]; then
       --ca "$W/intranet/tls/server.pem" --name check --code "$check_code" --to "$TODAY"; then
     ok=0
   fi
+  # Invariant 2: nothing identifying crossed the gate or reached a log (INTERFACE §5).
+  if [[ "$ok" == 1 ]] && ! python3 "$ROOT/deploy/lib/check_leaks.py" --uploads "$W/synth" --search "$W/intranet" \
+      --search "$W/transfer" --search "$W/logs/intranet.log" --search "$W/logs/recv.log" \
+      --search "$W/logs/send.log" --search "$W/logs/dmz.log"; then
+    ok=0
+  fi
   stop
   [[ "$ok" == 1 ]] || exit 1
   echo "检查通过 (check passed)"
