@@ -3,13 +3,25 @@
 //!
 //! ```text
 //!  archive.verify ─▶ select items (--item | --hospital [--since]) ─▶ unlock key (M of N)
-//!  ─▶ journal "vault.open" {officer, os_user, reason, archive, manifest_sm3, items}   (fsynced)
+//!  ─▶ journal "vault.open" {officer, os_user, reason, archive, manifest_sm3, items, …}   (fsynced)
 //!  ─▶ per item: wrapped key ─SM2 decrypt (C1C3C2)─▶ SM4 key ─▶ DecryptReader(aad = id ‖ hospital)
 //!        ─▶ OUT/<id>.part ─▶ SM3 + size = manifest plain_sm3 / plain_size ─▶ rename OUT/<id>.<ext>
-//!  ─▶ journal "vault.opened" {items, failed} ─▶ checkpoint signed with the vault key
+//!  ─▶ journal "vault.opened" {opened, failed, …} ─▶ checkpoint signed with the vault key
 //! ```
 //! A failure removes the partial file of that item and is journaled. Data
 //! keys and the private key are zeroized on drop.
+//!
+//! **Id lists in parts.** A journal line may not exceed
+//! [`MAX_LINE`](flumon_shared::journal::MAX_LINE) (64 KiB), so the id list of
+//! `vault.open`, `vault.opened` and `vault.unlock.refused` is written in one
+//! or more consecutive entries of the same kind, each with at most
+//! [`IDS_PER_ENTRY`] ids and always under the line limit. Every part repeats
+//! the whole detail (who, when, why, archive, …) and adds `part` (1-based),
+//! `parts`, `<list>_total` (ids in the whole list) and `<list>_sm3`: the SM3,
+//! in hex, of every id of the whole list in order, each followed by `\n`
+//! ([`ids_sm3`]). An auditor lists every id by concatenating `part` 1 ..=
+//! `parts` and checks the count and the SM3. All `vault.open` parts are on
+//! disk before the first plaintext byte is written.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -18,7 +30,7 @@ use chrono::NaiveDateTime;
 use serde::Serialize;
 
 use flumon_shared::crypto::{DecryptReader, Sm2PrivateKey, Sm2PublicKey, Sm3Hasher, SymKey};
-use flumon_shared::journal::Journal;
+use flumon_shared::journal::{Journal, JournalEntry, MAX_LINE};
 
 use crate::Error;
 use crate::archive::{Archive, Item};
@@ -26,6 +38,10 @@ use crate::keystore::{self, Unlock};
 
 /// The vault's journal file name (in the vault folder).
 pub const JOURNAL_FILE: &str = "vault-journal.log";
+
+/// At most this many item ids in one journal entry (entries are also cut
+/// to stay under the journal's line limit).
+pub const IDS_PER_ENTRY: usize = 500;
 
 /// Which items to open.
 #[derive(Clone, Debug)]
@@ -95,26 +111,25 @@ pub fn open(cfg: &OpenConfig) -> Result<OpenReport, Error> {
     let vault_pub = Sm2PublicKey::load(&cfg.vault_dir.join(keystore::PUBLIC_KEY_FILE))?;
     let mut journal = Journal::open_or_create(&cfg.vault_dir.join(JOURNAL_FILE), &vault_pub)?;
     let ids: Vec<&str> = items.iter().map(|i| i.item_id.as_str()).collect();
-    let base = serde_json::json!({
-        "officer": cfg.officer,
-        "os_user": crate::os_user(),
-        "reason": cfg.reason,
-        "archive": verified.folder,
-        "manifest_sm3": verified.manifest_sm3,
-        "signer": verified.signer,
-        "items": ids,
-        "out": cfg.out.display().to_string(),
-    });
+    let mut base = serde_json::Map::new();
+    base.insert("officer".into(), cfg.officer.clone().into());
+    base.insert("os_user".into(), crate::os_user().into());
+    base.insert("reason".into(), cfg.reason.clone().into());
+    base.insert("archive".into(), verified.folder.clone().into());
     let key = match keystore::unlock(&cfg.keys, &vault_pub) {
         Ok(k) => k,
         Err(e) => {
-            let detail = serde_json::json!({"officer": cfg.officer, "os_user": crate::os_user(), "reason": cfg.reason,
-                "archive": verified.folder, "items": ids, "error": e.to_string()});
-            journal.append("vault.unlock.refused", &detail)?;
+            let mut detail = base;
+            detail.insert("error".into(), e.to_string().into());
+            append_parts(&mut journal, "vault.unlock.refused", detail, "items", &ids)?;
             return Err(e);
         }
     };
-    journal.append("vault.open", &base)?;
+    let mut detail = base.clone();
+    detail.insert("manifest_sm3".into(), verified.manifest_sm3.clone().into());
+    detail.insert("signer".into(), verified.signer.clone().into());
+    detail.insert("out".into(), cfg.out.display().to_string().into());
+    append_parts(&mut journal, "vault.open", detail, "items", &ids)?;
     std::fs::create_dir_all(&cfg.out).map_err(|e| Error::io(&cfg.out, e))?;
     let mut opened = Vec::new();
     let mut failure = None;
@@ -128,17 +143,97 @@ pub fn open(cfg: &OpenConfig) -> Result<OpenReport, Error> {
         }
     }
     let done: Vec<&str> = opened.iter().map(|o| o.item_id.as_str()).collect();
-    let detail = serde_json::json!({
-        "officer": cfg.officer,
-        "opened": done,
-        "failed": failure.as_ref().map(|(id, e)| serde_json::json!({"item": id, "error": e.to_string()})),
-    });
-    journal.append("vault.opened", &detail)?;
+    let mut detail = serde_json::Map::new();
+    detail.insert("officer".into(), cfg.officer.clone().into());
+    detail.insert("os_user".into(), crate::os_user().into());
+    detail.insert("reason".into(), cfg.reason.clone().into());
+    detail.insert(
+        "failed".into(),
+        failure.as_ref().map(|(id, e)| serde_json::json!({"item": id, "error": e.to_string()})).into(),
+    );
+    append_parts(&mut journal, "vault.opened", detail, "opened", &done)?;
     journal.checkpoint(&key)?;
     if let Some((_, e)) = failure {
         return Err(e);
     }
     Ok(OpenReport { opened, signer: verified.signer, signer_from_archive: verified.signer_from_archive })
+}
+
+/// The SM3 (hex) of an id list as journaled: every id followed by `\n`.
+pub fn ids_sm3(ids: &[&str]) -> String {
+    let mut h = Sm3Hasher::new();
+    for id in ids {
+        h.update(id.as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}
+
+/// Appends `detail` once per part of `ids` (see the module doc): the ids of a
+/// part under `list`, plus `part`, `parts`, `<list>_total` and `<list>_sm3`.
+/// The parts are cut before anything is written, so a detail too large for
+/// the journal is refused whole.
+fn append_parts(
+    journal: &mut Journal,
+    kind: &str,
+    mut detail: serde_json::Map<String, serde_json::Value>,
+    list: &str,
+    ids: &[&str],
+) -> Result<(), Error> {
+    detail.insert(format!("{list}_total"), ids.len().into());
+    detail.insert(format!("{list}_sm3"), ids_sm3(ids).into());
+    // The longest the line can be with an empty list: widest seq, time, part, parts.
+    detail.insert("part".into(), u64::MAX.into());
+    detail.insert("parts".into(), u64::MAX.into());
+    detail.insert(list.into(), serde_json::Value::Array(Vec::new()));
+    let widest = JournalEntry {
+        seq: u64::MAX,
+        time: u64::MAX,
+        kind: kind.into(),
+        detail: serde_json::Value::Object(detail.clone()),
+        prev: "0".repeat(64),
+    };
+    let fixed = serde_json::to_vec(&widest).map_err(|e| Error::Internal(format!("journal detail: {e}")))?.len();
+    let budget = MAX_LINE.saturating_sub(fixed);
+    let parts = split_ids(ids, budget, IDS_PER_ENTRY).ok_or_else(|| {
+        Error::Usage(format!(
+            "日志条目过长: 开启人/原因/条目编号太长 (journal entry would exceed {MAX_LINE} bytes: officer, reason or an item id too long)"
+        ))
+    })?;
+    let total = parts.len();
+    for (n, part) in parts.into_iter().enumerate() {
+        detail.insert("part".into(), (n + 1).into());
+        detail.insert("parts".into(), total.into());
+        detail.insert(list.into(), part.into());
+        journal.append(kind, &serde_json::Value::Object(detail.clone()))?;
+    }
+    Ok(())
+}
+
+/// Cuts `ids` into consecutive parts of at most `max` ids whose JSON array
+/// (`["a","b"]`, brackets not counted) is at most `budget` bytes; at least one
+/// part (empty for an empty list). `None` if one id alone does not fit.
+fn split_ids<'a>(ids: &[&'a str], budget: usize, max: usize) -> Option<Vec<Vec<&'a str>>> {
+    let mut parts: Vec<Vec<&'a str>> = Vec::new();
+    let mut cur: Vec<&'a str> = Vec::new();
+    let mut bytes = 0usize;
+    for &id in ids {
+        // the quoted, escaped id plus its comma
+        let cost = serde_json::to_string(id).ok()?.len() + 1;
+        if cost > budget || max == 0 {
+            return None;
+        }
+        if cur.len() == max || bytes + cost > budget {
+            parts.push(std::mem::take(&mut cur));
+            bytes = 0;
+        }
+        cur.push(id);
+        bytes += cost;
+    }
+    if !cur.is_empty() || parts.is_empty() {
+        parts.push(cur);
+    }
+    Some(parts)
 }
 
 /// The file extension of plaintext by its first bytes.
@@ -234,4 +329,25 @@ fn open_item(archive: &Archive, it: &Item, key: &Sm2PrivateKey, out: &Path) -> R
         path,
         bytes: n,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    #[test]
+    fn split_ids_bounds_count_and_bytes() {
+        let ids: Vec<String> = (0..23).map(|i| format!("id-{i:02}")).collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        // each id costs 8 bytes ("id-00" quoted + comma)
+        let parts = split_ids(&refs, 30, 10).unwrap();
+        assert!(parts.iter().all(|p| p.len() <= 3 && !p.is_empty()));
+        assert_eq!(parts.concat(), refs);
+        let parts = split_ids(&refs, 1000, 10).unwrap();
+        assert_eq!(parts.iter().map(Vec::len).collect::<Vec<_>>(), [10, 10, 3]);
+        assert_eq!(split_ids(&[], 10, 10).unwrap(), vec![Vec::<&str>::new()]);
+        assert!(split_ids(&refs, 7, 10).is_none());
+        assert_ne!(ids_sm3(&refs), ids_sm3(&refs[1..]));
+    }
 }
