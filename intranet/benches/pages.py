@@ -18,9 +18,6 @@ byte of the answer, on loopback (the server's time plus a loopback round trip). 
 """
 
 import argparse
-import base64
-import hashlib
-import hmac
 import http.client
 import json
 import os
@@ -28,7 +25,6 @@ import re
 import shutil
 import socket
 import ssl
-import struct
 import subprocess
 import sys
 import tempfile
@@ -37,10 +33,9 @@ import time
 PASSWORD = "Bench-Pages-2026!"
 
 
-def totp(secret: bytes, step: int) -> str:
-    mac = hmac.new(secret, struct.pack(">Q", step), hashlib.sha1).digest()
-    off = mac[-1] & 0x0F
-    return f"{(struct.unpack('>I', mac[off:off + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
+# TOTP (RFC 6238) and secret decoding: the same helpers the run-local check uses
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy", "lib"))
+from check_dashboard import decode_secret, totp  # noqa: E402
 
 
 class Conn:
@@ -65,8 +60,7 @@ class Conn:
     def login(self, name, code):
         st, b, _ = self.req("POST", "/api/v1/auth/activate", {"name": name, "code": code, "password": PASSWORD})
         assert st == 200, (st, b[:300])
-        s = json.loads(b)["totp_secret"].replace(" ", "").upper()
-        secret = base64.b32decode(s + "=" * (-len(s) % 8))
+        secret = decode_secret(json.loads(b)["totp_secret"])
         step = int(time.time()) // 30
         st, b, _ = self.req("POST", "/api/v1/auth/confirm", {"name": name, "code": code, "totp": totp(secret, step)})
         assert st == 200, (st, b[:300])
