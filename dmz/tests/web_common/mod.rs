@@ -119,7 +119,9 @@ impl Totp {
     }
 
     pub async fn code(&mut self) -> String {
-        let want = self.last + 1;
+        // Never a step already used (the server takes each once), never one that has gone out of
+        // the server's ±1 window while the test did other work: the next step, valid for 60-90 s.
+        let want = (self.last + 1).max(now_step() + 1);
         while now_step() + 1 < want {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
