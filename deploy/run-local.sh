@@ -14,7 +14,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
 W="${FLUMON_LOCAL_DIR:-$ROOT/target/local-run}"
-B="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+# FLUMON_PROFILE=dev uses the debug build (CI: `cargo test` has just built it); default release.
+PROFILE="${FLUMON_PROFILE:-release}"
+case "$PROFILE" in
+  release) B="${CARGO_TARGET_DIR:-$ROOT/target}/release"; BUILD_FLAGS=(--release) ;;
+  dev) B="${CARGO_TARGET_DIR:-$ROOT/target}/debug"; BUILD_FLAGS=() ;;
+  *) echo "FLUMON_PROFILE 只能是 release 或 dev (must be release or dev): $PROFILE" >&2; exit 2 ;;
+esac
 HOSPITALS="${FLUMON_LOCAL_HOSPITALS:-3}"
 TODAY="$(TZ=Asia/Shanghai date +%F)"
 
@@ -47,8 +53,8 @@ CHECK=0
 [[ "${1:-}" == "--check" ]] && CHECK=1
 
 stop
-echo "== 构建 (building, release)"
-cargo build --release -q -p flumon-dmz -p flumon-transfer -p flumon-intranet -p flumon-agent -p flumon-tests
+echo "== 构建 (building, $PROFILE)"
+cargo build "${BUILD_FLAGS[@]}" -q -p flumon-dmz -p flumon-transfer -p flumon-intranet -p flumon-agent -p flumon-tests
 rm -rf "$W"; mkdir -p "$W/logs"
 
 echo "== 生成密钥与配置 (keys and configuration)"
@@ -77,8 +83,9 @@ wait_port 127.0.0.1 8443 30
 wait_port 127.0.0.1 9443 30
 
 echo "== 合成数据: $HOSPITALS 家医院最近 30 天 (synthetic uploads)"
+# --plant-ids: identifiers in every free-text field, for the leak check of --check.
 "$B/flumon-synth" --seed 42 --hospitals "$HOSPITALS" --date "$TODAY" --days 30 --format mixed \
-  --invalid-rate 0.01 --out "$W/synth" 2>"$W/logs/synth.log"
+  --invalid-rate 0.01 --plant-ids --out "$W/synth" 2>"$W/logs/synth.log"
 
 echo "== 医院注册与前置机上传 (hospitals and their agents)"
 python3 - "$W/synth/hospitals.json" > "$W/hospitals.tsv" <<'PY'
@@ -107,6 +114,17 @@ PY
   "$B/flumon-agent" run --config "$A/agent.toml" --once >>"$W/logs/agents.log" 2>&1
   echo "  $name ($code): 已上传 (uploaded)"
 done < "$W/hospitals.tsv"
+
+if [[ "$CHECK" == 1 ]]; then
+  # The input paths the agents do not use, each with identifiers of its own (the leak check below):
+  # the web page's upload file name, file-name headers and query of the agent API, and a death
+  # scan's file name, metadata fields and content. Uses the first hospital's web account.
+  echo "== 植入标识符 (planting identifiers through the web page, the API and the scans endpoint)"
+  python3 "$ROOT/deploy/lib/plant_inputs.py" send --dmz https://127.0.0.1:8443 --ca "$W/dmz/ca/ca.pem" \
+    --agent-dir "$W/agents/$first_hospital" --activation-url "$first_link" --uscc "$first_hospital" \
+    --files "$W/synth/$first_hospital/$TODAY" --out "$W/planted.json"
+  first_link="(已用于检查 used by the check)"
+fi
 
 echo "== 等待数据穿过单向网闸进入内网 (waiting for the batches to cross the gate)"
 cases=0
@@ -140,13 +158,26 @@ if [[ "$CHECK" == 1 ]]; then
       --ca "$W/intranet/tls/server.pem" --name check --code "$check_code" --to "$TODAY"; then
     ok=0
   fi
-  # Invariant 2: nothing identifying crossed the gate or reached a log (INTERFACE §5).
-  if [[ "$ok" == 1 ]] && ! python3 "$ROOT/deploy/lib/check_leaks.py" --uploads "$W/synth" --search "$W/intranet" \
-      --search "$W/transfer" --search "$W/logs/intranet.log" --search "$W/logs/recv.log" \
-      --search "$W/logs/send.log" --search "$W/logs/dmz.log"; then
+  # Invariant 2: nothing identifying crossed the gate or reached a log (INTERFACE §5). First the
+  # planted uploads must have reached the intranet; then, with every process stopped (logs and
+  # database final), the batches are decrypted the intranet's way and everything is searched.
+  if [[ "$ok" == 1 ]] && ! python3 "$ROOT/deploy/lib/plant_inputs.py" await --planted "$W/planted.json" \
+      --db "$W/intranet/data/intranet.db"; then
     ok=0
   fi
   stop
+  if [[ "$ok" == 1 ]] && ! "$B/flumon-batch-dump" --link-key "$W/intranet/keys/link.key" \
+      --dmz-pub "$W/intranet/keys/dmz-sign.pub.pem" --out "$W/batches" \
+      "$W/transfer/spool" "$W/transfer/quarantine" "$W/dmz/outbox" >/dev/null; then
+    ok=0
+  fi
+  if [[ "$ok" == 1 ]] && ! python3 "$ROOT/deploy/lib/check_leaks.py" --uploads "$W/synth" \
+      --planted "$W/planted.json" --batches "$W/batches" --search "$W/intranet" --search "$W/transfer" \
+      --search "$W/logs/intranet.log" --search "$W/logs/recv.log" --search "$W/logs/send.log" \
+      --search "$W/logs/dmz.log" --search "$W/logs/agents.log" --search "$W/logs/init.log" \
+      --search "$W/dmz/data/audit.jsonl" --search "$W/dmz/mail-outbox"; then
+    ok=0
+  fi
   [[ "$ok" == 1 ]] || exit 1
   echo "检查通过 (check passed)"
 fi
