@@ -108,6 +108,9 @@ fn names(dx: &[(&str, &str)]) -> String {
 /// Plants for one text: returns what to append and records it.
 struct Planter<'a> {
     on: bool,
+    /// Plant in every text, not in half of them (death records are few: their fields must not
+    /// go without planted identifiers in a small run).
+    always: bool,
     out: Vec<PlantedId>,
     enc: &'a Encounter,
     bah: Option<&'a str>,
@@ -115,7 +118,8 @@ struct Planter<'a> {
 
 impl Planter<'_> {
     fn plant(&mut self, r: &mut R, field: &'static str) -> String {
-        if !self.on || !chance(r, 0.5) {
+        // the same draws as before `always` (none when off), so the synthetic world does not change
+        if !self.on || !(chance(r, 0.5) || self.always) {
             return String::new();
         }
         let p = &self.enc.person;
@@ -256,7 +260,7 @@ fn course(r: &mut R, enc: &Encounter, stay_days: i64) -> String {
 /// The texts of the summary of `stay`, and what was planted in them.
 pub fn summary(w: &World<'_>, r: &mut R, enc: &Encounter, stay: &Stay) -> (Summary, Vec<PlantedId>) {
     let nl = w.hospital.style.text_newlines;
-    let mut p = Planter { on: w.plant_ids, out: Vec::new(), enc, bah: Some(&stay.bah) };
+    let mut p = Planter { on: w.plant_ids, always: false, out: Vec::new(), enc, bah: Some(&stay.bah) };
     let ryqk = join(&[admission(r, enc, Some(stay.rysj)), p.plant(r, "RYQK")], nl);
     let zlgc = join(
         &[
@@ -305,7 +309,7 @@ pub fn summary(w: &World<'_>, r: &mut R, enc: &Encounter, stay: &Stay) -> (Summa
 pub fn death(w: &World<'_>, r: &mut R, enc: &Encounter, d: &DeathInfo) -> (String, String, Vec<PlantedId>) {
     let nl = w.hospital.style.text_newlines;
     let bah = enc.stay.as_ref().map(|s| s.bah.as_str());
-    let mut p = Planter { on: w.plant_ids, out: Vec::new(), enc, bah };
+    let mut p = Planter { on: w.plant_ids, always: true, out: Vec::new(), enc, bah };
     let ryqk = join(&[admission(r, enc, d.rysj), p.plant(r, "RYQK")], nl);
     let days = d.rysj.map_or(0, |t| (d.swsj.date() - t.date()).num_days().max(1));
     let before = if enc.kind == Kind::Emergency {
