@@ -168,6 +168,12 @@ class Campaign:
 
     # ---------------------------------------------------------------- setup
     def setup(self):
+        self.configure()
+        self.start_services()
+        self.enrol()
+
+    def configure(self):
+        """Builds (unless --bin-dir), generates keys and configuration of every program in WORK."""
         a, W = self.a, self.W
         if not a.no_build and not a.bin_dir:
             log("构建 (building release binaries)")
@@ -206,6 +212,11 @@ class Campaign:
         if not self.tmpfs:
             self.notes.append("磁盘满故障未运行 (disk-full fault skipped: " +
                               ("--no-disk-full)" if a.no_disk_full else "needs root to mount a small tmpfs)"))
+
+    def start_services(self):
+        """Starts DMZ, transfer send and recv, intranet, each its own process, and their supervisor."""
+        W = self.W
+        dmz_toml, it = W / "dmz" / "dmz.toml", W / "intranet" / "intranet.toml"
         L = W / "logs"
         self.svc = {
             "dmz": Svc("dmz", [self.bin("flumon-dmz"), "serve", "--config", str(dmz_toml)], L),
@@ -219,12 +230,12 @@ class Campaign:
             raise SystemExit(f"services did not start; see {L}")
         threading.Thread(target=self.supervise, daemon=True).start()
 
-        today = datetime.date.today()
-        first = today - datetime.timedelta(days=a.uploads - 1)
-        log(f"合成数据 (synthetic data): {a.hospitals} hospitals, {a.uploads} daily uploads from {first}")
-        self.run(self.bin("flumon-synth"), "--seed", a.seed, "--hospitals", a.hospitals, "--date", first,
-                 "--uploads", a.uploads, "--days", 7, "--scale", a.scale, "--lab-only-rate", 0,
-                 "--out", W / "synth")
+    def enrol(self):
+        """Generates the hospitals' synthetic uploads, registers each hospital and enrols its agent."""
+        W = self.W
+        dmz_toml = W / "dmz" / "dmz.toml"
+        if not (W / "synth" / "hospitals.json").exists():
+            self.generate()
         hosp = json.loads((W / "synth" / "hospitals.json").read_text())
         self.agents = {}
         for h in hosp:
@@ -241,6 +252,15 @@ class Campaign:
             self.agents[code] = {"dir": A, "days": days, "done": set(), "runs": 0, "fail": 0}
             self.point_agent(code, days[0])
         log(f"{len(self.agents)} 个前置机已注册 (agents enrolled)")
+
+    def generate(self):
+        """The synthetic uploads: --uploads daily folders per hospital, each resending 7 days, ending today."""
+        a, W = self.a, self.W
+        first = datetime.date.today() - datetime.timedelta(days=a.uploads - 1)
+        log(f"合成数据 (synthetic data): {a.hospitals} hospitals, {a.uploads} daily uploads from {first}")
+        self.run(self.bin("flumon-synth"), "--seed", a.seed, "--hospitals", a.hospitals, "--date", first,
+                 "--uploads", a.uploads, "--days", 7, "--scale", a.scale, "--lab-only-rate", 0,
+                 "--out", W / "synth")
 
     def point_agent(self, code, day):
         cfg = self.agents[code]["dir"] / "agent.toml"
