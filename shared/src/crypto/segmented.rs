@@ -99,6 +99,25 @@ impl FileCrypto {
         c.copy_from_slice(&index.to_be_bytes());
         Ok(Array::from(nonce))
     }
+
+    /// Encrypts segment `index` in place and appends its tag. Not generic, so the SM4-GCM code is
+    /// compiled here (and optimised with this crate) rather than in every caller's `W`.
+    fn seal_segment(&mut self, index: u64, last: bool, buf: &mut Vec<u8>) -> Result<()> {
+        let nonce = self.segment_params(index, last)?;
+        let tag = self
+            .cipher
+            .encrypt_inout_detached(&nonce, &self.aad, buf.as_mut_slice().into())
+            .map_err(|_| Error::Crypto("SM4-GCM segment encryption failed".into()))?;
+        buf.extend_from_slice(&tag);
+        Ok(())
+    }
+
+    /// Authenticates and decrypts segment `index` in place; `false` when authentication fails.
+    fn open_segment(&mut self, index: u64, last: bool, buf: &mut [u8], tag: &[u8; GCM_TAG_LEN]) -> Result<bool> {
+        let nonce = self.segment_params(index, last)?;
+        let tag = Array::from(*tag);
+        Ok(self.cipher.decrypt_inout_detached(&nonce, &self.aad, buf.into(), &tag).is_ok())
+    }
 }
 
 fn internal(what: &str) -> Error {
@@ -152,13 +171,7 @@ impl<W: Write> EncryptWriter<W> {
     }
 
     fn emit(&mut self, last: bool) -> Result<()> {
-        let nonce = self.fc.segment_params(self.index, last)?;
-        let tag = self
-            .fc
-            .cipher
-            .encrypt_inout_detached(&nonce, &self.fc.aad, self.buf.as_mut_slice().into())
-            .map_err(|_| Error::Crypto("SM4-GCM segment encryption failed".into()))?;
-        self.buf.extend_from_slice(&tag);
+        self.fc.seal_segment(self.index, last, &mut self.buf)?;
         self.inner.write_all(&self.buf)?;
         self.buf.clear();
         self.index = self.index.checked_add(1).ok_or_else(|| internal("segment counter"))?;
@@ -319,18 +332,13 @@ impl<R: Read> DecryptReader<R> {
         let tag = rest.first_chunk::<GCM_TAG_LEN>().ok_or_else(|| internal("tag"))?;
         self.out.clear();
         self.out.extend_from_slice(body);
-        let nonce = self.fc.segment_params(self.index, last)?;
-        let tag = Array::from(*tag);
-        self.fc
-            .cipher
-            .decrypt_inout_detached(&nonce, &self.fc.aad, self.out.as_mut_slice().into(), &tag)
-            .map_err(|_| {
-                self.out.clear();
-                Error::Crypto(format!(
-                    "segment {} failed authentication (tampered, truncated, reordered, wrong key or wrong associated data)",
-                    self.index
-                ))
-            })?;
+        if !self.fc.open_segment(self.index, last, self.out.as_mut_slice(), tag)? {
+            self.out.clear();
+            return Err(Error::Crypto(format!(
+                "segment {} failed authentication (tampered, truncated, reordered, wrong key or wrong associated data)",
+                self.index
+            )));
+        }
         self.pending.drain(..seg_len);
         self.out_pos = 0;
         self.index = self.index.checked_add(1).ok_or_else(|| internal("segment counter"))?;
