@@ -3,8 +3,9 @@
 //! embedded migrations run at open.
 //!
 //! ```text
-//!  database_url ─ sqlite://FILE ─▶ WAL, synchronous = FULL, busy timeout
+//!  database_url ─ sqlite://FILE ─▶ WAL, synchronous = FULL, busy timeout 10 s
 //!               └ postgres://…  ─▶ pool
+//!  Db::begin_write ─▶ SQLite: BEGIN IMMEDIATE (write lock up front) │ PostgreSQL: BEGIN
 //!  Db::open ─▶ migrations/*.sql (one schema text both backends accept) ─▶ old unit_contrib rows packed
 //!          ─▶ regions loaded
 //! ```
@@ -13,7 +14,7 @@ use std::borrow::Cow;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AnyPool, AssertSqlSafe, Executor, SqlSafeStr};
+use sqlx::{Any, AnyPool, AssertSqlSafe, Executor, SqlSafeStr, Transaction};
 
 use crate::{Error, Result};
 
@@ -96,6 +97,23 @@ impl Db {
         crate::ingest::pack_legacy_contribs(&db).await?;
         crate::regions::load(&db).await?;
         Ok(db)
+    }
+
+    /// A transaction that will write.
+    ///
+    /// On SQLite it starts with `BEGIN IMMEDIATE`: the write lock is taken at
+    /// the start, where the busy timeout waits for other writers. A plain
+    /// (deferred) `BEGIN` that reads first and writes later fails at its first
+    /// write with `SQLITE_BUSY_SNAPSHOT` (code 517, "database is locked")
+    /// whenever another connection committed in between (a session refresh, a
+    /// login), or with `SQLITE_BUSY` while another writer holds the lock:
+    /// SQLite does not wait in either case, since the transaction already
+    /// holds a read snapshot. PostgreSQL gets a plain `BEGIN`.
+    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 }
 

@@ -82,7 +82,7 @@ pub async fn load(db: &Db) -> Result<()> {
     if have as usize >= REGIONS.len() {
         return Ok(());
     }
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     for r in REGIONS.values() {
         sqlx::query(
             "INSERT INTO regions (code, name, level, parent) VALUES ($1, $2, $3, $4) ON CONFLICT (code) DO NOTHING",

@@ -5,6 +5,7 @@
 //!  run(config, listener, shutdown)
 //!    ├─ Db::open (migrations) · Audit::open · IngestKeys (link key, DMZ public key)
 //!    ├─ spool watcher: every poll_seconds ─▶ ingest::ingest_spool ─▶ until shutdown
+//!    │    (a failed pass: again after 0.25 s, 0.5 s, 1 s, … up to poll_seconds)
 //!    └─ accept ─▶ TLS 1.3 handshake (≤ 10 s) ─▶ hyper auto (h1/h2) ─▶ api::app ─▶ graceful shutdown (≤ 30 s)
 //! ```
 
@@ -75,6 +76,19 @@ pub async fn state(config: &Config) -> Result<AppState> {
     })
 }
 
+/// The first wait after a failed ingest pass; it doubles with every further failure, up to the poll interval.
+const RETRY_FIRST: Duration = Duration::from_millis(250);
+
+/// The wait before the next pass: the poll interval after a pass that went through, a short
+/// back-off after a failed one (doubling per consecutive failure, capped at the poll interval),
+/// so the files behind a transient failure (a busy database) need not wait a whole interval.
+fn next_wait(every: Duration, failures: u32) -> Duration {
+    if failures == 0 {
+        return every;
+    }
+    RETRY_FIRST.saturating_mul(1u32 << failures.saturating_sub(1).min(16)).min(every)
+}
+
 async fn watch_spool(
     db: Db,
     keys: IngestKeys,
@@ -82,12 +96,17 @@ async fn watch_spool(
     every: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
+    let mut failures: u32 = 0;
     loop {
-        if let Err(e) = ingest_spool(&db, &keys, &spool).await {
-            tracing::error!(error = %e, "入库失败，稍后重试 (ingest pass failed)");
+        match ingest_spool(&db, &keys, &spool).await {
+            Ok(_) => failures = 0,
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                tracing::error!(error = %e, failures, "入库失败，稍后重试 (ingest pass failed, retrying)");
+            }
         }
         tokio::select! {
-            () = tokio::time::sleep(every) => {}
+            () = tokio::time::sleep(next_wait(every, failures)) => {}
             _ = stop.changed() => break,
         }
     }
@@ -168,5 +187,22 @@ pub async fn serve(
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(Duration::from_secs(30)) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_passes_retry_soon_then_back_off_to_the_poll_interval() {
+        let every = Duration::from_secs(5);
+        assert_eq!(next_wait(every, 0), every);
+        assert_eq!(next_wait(every, 1), Duration::from_millis(250));
+        assert_eq!(next_wait(every, 2), Duration::from_millis(500));
+        assert_eq!(next_wait(every, 5), Duration::from_secs(4));
+        assert_eq!(next_wait(every, 6), every);
+        assert_eq!(next_wait(every, u32::MAX), every);
+        assert_eq!(next_wait(Duration::from_millis(100), 1), Duration::from_millis(100));
     }
 }

@@ -4,8 +4,8 @@
 //! then the batch is recorded. Nothing is visible until the commit.
 //!
 //! ```text
-//!  BEGIN ─▶ batches has (node, seq)? ── same digest ─▶ AlreadyIngested (ROLLBACK)
-//!        │                           └─ other digest ─▶ Conflict (ROLLBACK)
+//!  BEGIN (IMMEDIATE on SQLite) ─▶ batches has (node, seq)? ── same digest ─▶ AlreadyIngested (ROLLBACK)
+//!        │                                                 └─ other digest ─▶ Conflict (ROLLBACK)
 //!        ├▶ entries (quarantined indexes skipped) ─▶ dirty units
 //!        ├▶ recompute dirty units ─▶ rollup += new − old
 //!        └▶ INSERT batches ─▶ COMMIT
@@ -364,7 +364,7 @@ pub async fn apply_batch(
     file_name: &str,
 ) -> Result<Outcome> {
     let digest = hex::encode(header.payload_sm3);
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let seen: Option<String> = sqlx::query_scalar("SELECT digest FROM batches WHERE node = $1 AND seq = $2")
         .bind(&header.node_id)
         .bind(i64_of(header.sequence))

@@ -148,7 +148,7 @@ pub async fn pack_legacy_contribs(db: &crate::db::Db) -> Result<()> {
     if n == 0 {
         return Ok(());
     }
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let mut units: BTreeMap<(String, String), Contribs> = BTreeMap::new();
     for r in sqlx::query("SELECT org, unit, day, metric, dim, value FROM unit_contrib").fetch_all(&mut *tx).await? {
         units
