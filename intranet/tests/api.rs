@@ -320,6 +320,86 @@ async fn activation_login_lockout_idle_csrf() {
     );
 }
 
+/// The idle timer is written at most once a minute: requests within 60 s of the stored
+/// `last_seen` write nothing (they pass while another connection holds the write lock, as an
+/// ingest does), a session used every 29 minutes stays, and one idle 30 minutes since its last
+/// request is gone even when that request did not move `last_seen`.
+#[tokio::test]
+async fn idle_timer_written_at_most_once_a_minute() {
+    use accounts::{IDLE_SECONDS, LAST_SEEN_REFRESH_SECONDS as REFRESH, authenticate};
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_db(dir.path()).await;
+    let clock = Clock::default();
+    accounts::create_user(&db, &clock, "bj1", Role::Analyst, Some("110000")).await.unwrap();
+    let token = start_session(&db, &clock, "bj1").await.unwrap().0;
+    let last_seen = || async {
+        sqlx::query_scalar::<_, i64>("SELECT last_seen FROM sessions WHERE user_name = 'bj1'")
+            .fetch_optional(&db.pool)
+            .await
+            .unwrap()
+    };
+    let auth = || async { authenticate(&db, &clock, &token).await.unwrap().map(|(a, _)| a.name) };
+    let t0 = clock.now();
+    assert_eq!(last_seen().await, Some(t0));
+
+    // (a) Two requests within 60 s of the stored value: neither writes.
+    clock.advance(30);
+    assert_eq!(auth().await.as_deref(), Some("bj1"));
+    clock.advance(REFRESH - 30);
+    assert_eq!(auth().await.as_deref(), Some("bj1"));
+    assert_eq!(last_seen().await, Some(t0), "no write within {REFRESH} s");
+    // ... not even while another connection holds the write lock (SQLite: BEGIN IMMEDIATE, as
+    // ingest does; PostgreSQL: a lock on the session's row). A write would wait for it.
+    let mut tx = db.begin_write().await.unwrap();
+    sqlx::query("UPDATE sessions SET created = created WHERE user_name = 'bj1'").execute(&mut *tx).await.unwrap();
+    let held = tokio::time::timeout(std::time::Duration::from_secs(5), auth()).await;
+    assert_eq!(held.expect("a fresh session's request waited for the write lock").as_deref(), Some("bj1"));
+    tx.rollback().await.unwrap();
+    // More than 60 s after the stored value: one write.
+    clock.advance(1);
+    assert_eq!(auth().await.as_deref(), Some("bj1"));
+    assert_eq!(last_seen().await, Some(t0 + REFRESH + 1));
+
+    // An active session: a request every 59 s for 40 minutes stays, writing every other time.
+    let mut writes = 0;
+    for _ in 0..40 {
+        let before = last_seen().await;
+        clock.advance(59);
+        assert_eq!(auth().await.as_deref(), Some("bj1"), "an active session expired");
+        let after = last_seen().await.unwrap();
+        assert!(after + REFRESH >= clock.now());
+        if Some(after) != before {
+            assert_eq!(after, clock.now());
+            writes += 1;
+        }
+    }
+    assert_eq!(writes, 20);
+
+    // A request that did not write (stored value 59 s behind), then 29 minutes: still in.
+    let written = last_seen().await.unwrap();
+    clock.advance(written + REFRESH - 1 - clock.now());
+    assert_eq!(auth().await.as_deref(), Some("bj1"));
+    assert_eq!(last_seen().await, Some(written));
+    clock.advance(29 * 60);
+    assert_eq!(auth().await.as_deref(), Some("bj1"), "used 29 minutes ago");
+    assert_eq!(last_seen().await, Some(clock.now()));
+
+    // (b) Idle 30 minutes after a request that did not write: gone, the row deleted.
+    clock.advance(REFRESH - 1);
+    assert_eq!(auth().await.as_deref(), Some("bj1"));
+    clock.advance(IDLE_SECONDS);
+    assert_eq!(auth().await, None, "idle for 30 minutes");
+    assert_eq!(last_seen().await, None);
+
+    // Idle exactly 30 minutes after a request that wrote: gone one second later.
+    let token = start_session(&db, &clock, "bj1").await.unwrap().0;
+    clock.advance(IDLE_SECONDS);
+    assert!(authenticate(&db, &clock, &token).await.unwrap().is_some());
+    let token = start_session(&db, &clock, "bj1").await.unwrap().0;
+    clock.advance(IDLE_SECONDS + 1);
+    assert!(authenticate(&db, &clock, &token).await.unwrap().is_none());
+}
+
 /// JSON as the API sends it (text, parsed back: the same float parsing on both sides).
 fn as_json<T: serde::Serialize>(x: &T) -> Value {
     serde_json::from_str(&serde_json::to_string(x).unwrap()).unwrap()

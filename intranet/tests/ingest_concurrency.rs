@@ -1,6 +1,8 @@
 //! Ingest while analysts are logged in: batches are applied while other tasks
 //! keep writing through the web's own write paths (new sessions, the session
-//! idle timer `UPDATE sessions SET last_seen` on every request). On SQLite a
+//! idle timer `UPDATE sessions SET last_seen`, which a request writes when the
+//! stored value is over 60 s old: each writer moves its own clock 61 s per
+//! request so every request writes). On SQLite a
 //! deferred ingest transaction (read first, write later) that another writer
 //! overtakes fails with "database is locked" (SQLITE_BUSY_SNAPSHOT, which the
 //! busy timeout does not retry); every pass here must succeed and every batch
@@ -37,11 +39,14 @@ async fn ingest_passes_do_not_fail_while_sessions_are_written() {
     let writes = Arc::new(AtomicU64::new(0));
     let mut writers = Vec::new();
     for _ in 0..WRITERS {
-        let (db, clock, stop, writes) = (db.clone(), clock.clone(), stop.clone(), writes.clone());
+        let (db, stop, writes) = (db.clone(), stop.clone(), writes.clone());
+        // Its own clock: another writer's advances cannot age this one's session.
+        let clock = Clock::default();
         writers.push(tokio::spawn(async move {
             let mut token = start_session(&db, &clock, "bj1").await?.0;
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
+                clock.advance(accounts::LAST_SEEN_REFRESH_SECONDS + 1);
                 if n % 8 == 7 {
                     token = start_session(&db, &clock, "bj1").await?.0;
                 } else if authenticate(&db, &clock, &token).await?.is_none() {

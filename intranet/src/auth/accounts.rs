@@ -23,6 +23,13 @@ pub const MAX_FAILURES: i64 = 5;
 pub const LOCK_SECONDS: i64 = 30 * 60;
 /// Idle time that ends a session (seconds).
 pub const IDLE_SECONDS: i64 = 30 * 60;
+/// How old a session's stored `last_seen` must be before a request writes it again (seconds).
+///
+/// Requests within this time of the stored value write nothing, so a page load does not queue
+/// behind an ingest that holds SQLite's write lock. The idle check reads the stored value, which
+/// lags the last request by at most this much: an idle session ends between 29 and 30 minutes
+/// after its last request, never later (LEVEL3), and one used at least every 29 minutes stays.
+pub const LAST_SEEN_REFRESH_SECONDS: i64 = 60;
 /// Validity of an activation code (seconds).
 pub const ACTIVATION_SECONDS: i64 = 72 * 3600;
 
@@ -362,7 +369,8 @@ pub async fn change_password(db: &Db, clock: &Clock, name: &str, old: &str, new:
     Ok(())
 }
 
-/// The account of a session token, refreshing its idle timer; `None` when unknown, idle or disabled.
+/// The account of a session token, refreshing its idle timer when the stored one is more than
+/// [`LAST_SEEN_REFRESH_SECONDS`] old; `None` when unknown, idle or disabled.
 /// Returns the account and the session's CSRF token.
 pub async fn authenticate(db: &Db, clock: &Clock, token: &str) -> Result<Option<(Account, String)>> {
     let th = digest(token);
@@ -380,11 +388,18 @@ pub async fn authenticate(db: &Db, clock: &Clock, token: &str) -> Result<Option<
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(&th).execute(&db.pool).await?;
         return Ok(None);
     }
-    sqlx::query("UPDATE sessions SET last_seen = $1 WHERE token_hash = $2")
-        .bind(now)
-        .bind(&th)
-        .execute(&db.pool)
-        .await?;
+    // Fresh enough: no statement at all. On SQLite even an UPDATE that matches no row takes the
+    // write lock (and waits for an ingest's BEGIN IMMEDIATE), so the check must happen here.
+    if now - last > LAST_SEEN_REFRESH_SECONDS {
+        // One conditional statement, no read-then-write: of concurrent requests of the same
+        // session only those still seeing a stale value write, and last_seen never moves back.
+        sqlx::query("UPDATE sessions SET last_seen = $1 WHERE token_hash = $2 AND last_seen < $3")
+            .bind(now)
+            .bind(&th)
+            .bind(now - LAST_SEEN_REFRESH_SECONDS)
+            .execute(&db.pool)
+            .await?;
+    }
     let account =
         Account { name: row.try_get(2)?, role: Role::parse(&row.try_get::<String, _>(3)?)?, scope: row.try_get(4)? };
     Ok(Some((account, row.try_get(1)?)))

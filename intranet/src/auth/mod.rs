@@ -7,7 +7,7 @@
 //!  activate(name, code, password) ─▶ argon2id hash + TOTP secret (returned once)
 //!  confirm(name, code, totp) ─▶ account active
 //!  login(name, password, totp) ─▶ failures++ (5 ─▶ locked 30 min) │ session token (SM3 stored) + CSRF token
-//!  authenticate(token) ─▶ idle > 30 min ─▶ gone │ last_seen = now ─▶ Account
+//!  authenticate(token) ─▶ idle > 30 min ─▶ gone │ (last_seen > 60 s old ─▶ last_seen = now) ─▶ Account
 //! ```
 //! Argon2 runs in `spawn_blocking`.
 
