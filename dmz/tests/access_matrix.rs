@@ -340,30 +340,8 @@ fn cookie_of(b: &Browser, name: &str) -> String {
 
 /// `admin create-hospital` (server stopped): the agent and the path of the web account's activation link.
 fn create_hospital(dmz: &Dmz, n: u32) -> (Agent, String) {
-    let code = dmz_common::uscc(n);
-    let out = dmz.cli(&[
-        "admin",
-        "create-hospital",
-        "--uscc",
-        &code,
-        "--name",
-        &format!("矩阵医院{n}"),
-        "--region",
-        "350102",
-        "--level",
-        "3",
-    ]);
-    assert!(out.status.success(), "create-hospital: {}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let p = |k: &str| std::path::PathBuf::from(v[k].as_str().unwrap());
-    let agent = Agent {
-        uscc: code,
-        token: v["token"].as_str().unwrap().to_owned(),
-        cert: p("cert"),
-        key: p("key"),
-        ca: p("ca"),
-    };
-    (agent, activation_path(v["activation_url"].as_str().unwrap()))
+    let (agent, url) = dmz.hospital_named(n, &format!("矩阵医院{n}"));
+    (agent, activation_path(&url))
 }
 
 fn activation_path(url: &str) -> String {

@@ -536,6 +536,10 @@ class Campaign:
                 resent_at = time.time()
             time.sleep(3)
         time.sleep(5)  # let the last ingest commit
+        self.stop_services()
+
+    def stop_services(self):
+        """Stops supervising, notes any program that exited by itself, then stops every program."""
         self.stop_supervising.set()
         for s in self.svc.values():
             with s.lock:

@@ -323,12 +323,7 @@ class Load(Campaign):
         for t in watch:
             t.join(timeout=30)
         self.dashboard_check(clients[0][0] if clients else None)
-        self.stop_supervising.set()
-        for s in self.svc.values():
-            with s.lock:
-                if s.proc is not None and s.proc.poll() is not None:
-                    self.exited(s)
-            s.stop()
+        self.stop_services()
         # Every receipt the agents keep: {receipt_id: (hospital, receipt)} of the 2xx ones, their
         # answer times, and the count per HTTP status.
         self.expected_receipts, self.rtimes, self.statuses = {}, {}, {}

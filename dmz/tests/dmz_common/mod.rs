@@ -89,6 +89,11 @@ impl Dmz {
 
     /// `admin create-hospital`.
     pub fn hospital(&self, n: u32) -> Agent {
+        self.hospital_named(n, &format!("测试医院{n}")).0
+    }
+
+    /// `admin create-hospital` named `name`: its agent and its web account's activation link.
+    pub fn hospital_named(&self, n: u32, name: &str) -> (Agent, String) {
         let code = uscc(n);
         let out = self.cli(&[
             "admin",
@@ -96,7 +101,7 @@ impl Dmz {
             "--uscc",
             &code,
             "--name",
-            &format!("测试医院{n}"),
+            name,
             "--region",
             "350102",
             "--level",
@@ -105,13 +110,14 @@ impl Dmz {
         assert!(out.status.success(), "create-hospital: {}", String::from_utf8_lossy(&out.stderr));
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let p = |k: &str| PathBuf::from(v[k].as_str().unwrap());
-        Agent {
+        let agent = Agent {
             uscc: v["uscc"].as_str().unwrap().to_owned(),
             token: v["token"].as_str().unwrap().to_owned(),
             cert: p("cert"),
             key: p("key"),
             ca: p("ca"),
-        }
+        };
+        (agent, v["activation_url"].as_str().unwrap().to_owned())
     }
 
     /// Starts `serve` and waits for both listeners.
