@@ -133,8 +133,13 @@ impl AgentConfig {
     /// Reads and resolves `path`.
     pub fn load(path: &Path) -> Result<AgentConfig, Error> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
-        let mut c: AgentConfig =
-            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        AgentConfig::parse(&text, path)
+    }
+
+    /// Parses and checks the text of the agent.toml found at `path` (every
+    /// error names it), making relative paths relative to its folder. Reads no file.
+    pub fn parse(text: &str, path: &Path) -> Result<AgentConfig, Error> {
+        let mut c: AgentConfig = toml::from_str(text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let abs = |p: &mut PathBuf| {
             if p.is_relative() {
@@ -152,7 +157,10 @@ impl AgentConfig {
         {
             abs(p);
         }
-        c.check()?;
+        c.check().map_err(|e| match e {
+            Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
+            other => other,
+        })?;
         Ok(c)
     }
 
@@ -235,4 +243,56 @@ scan_poll_minutes = 10
 dir = "state"                # 本地队列与回执
 "#
     )
+}
+
+#[cfg(test)]
+#[path = "../../shared/testsupport/config_mutants.rs"]
+pub(crate) mod config_mutants;
+
+#[cfg(test)]
+mod tests {
+    //! agent.toml loader on thousands of mutated templates (the deploy
+    //! template and the one `enroll` writes): Ok or Err, never a panic, every
+    //! error names the file (issue 8).
+    use super::*;
+
+    const DEPLOY: &str = include_str!("../../deploy/config/agent.toml");
+
+    #[test]
+    fn mutated_templates_never_panic_and_errors_name_the_file() {
+        let path = Path::new("/nonexistent-flumon/etc/agent.toml");
+        let enrolled = template("12110000400000000X", "https://dmz.example.cn:8443");
+        for (seed, text) in [(0xa9e7, DEPLOY), (0xe4c0, enrolled.as_str())] {
+            AgentConfig::parse(text, path).unwrap();
+            let variants = config_mutants::mutants(text, seed, 1500);
+            let seen = config_mutants::check_all(&variants, "agent.toml", |t| {
+                let c = AgentConfig::parse(t, path).map_err(|e| e.to_string())?;
+                daily_time(&c.schedule.daily_at).map_err(|e| format!("checked, yet: {e}"))?;
+                Ok(())
+            });
+            assert!(seen.ok > 50 && seen.err > 500, "{seen:?}");
+            // not UTF-8: through load, from a file
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("agent.toml");
+            assert!(!seen.not_utf8.is_empty());
+            for v in seen.not_utf8.iter().take(10) {
+                std::fs::write(&file, v).unwrap();
+                let e = AgentConfig::load(&file).unwrap_err().to_string();
+                assert!(e.contains("agent.toml"), "{e}");
+            }
+        }
+        // a few errors name the key too
+        for (text, key) in [
+            (DEPLOY.replace("chunk_rows = 20000", "chunk_rows = 0"), "upload.chunk_rows"),
+            (DEPLOY.replace("chunk_rows = 20000", "chunk_rows = 99999999999999999999999"), "chunk_rows"),
+            (DEPLOY.replace("daily_at = \"02:00\"", "daily_at = \"25:61\""), "schedule.daily_at"),
+            (DEPLOY.replace("days = 7", "days = 31"), "source.days"),
+            (DEPLOY.replace("days = 7", "days = \"7\""), "days"),
+            (DEPLOY.replace("[upload]", "[upload]\nbogus = 1"), "bogus"),
+        ] {
+            assert_ne!(text, DEPLOY, "{key}: the template changed, fix the test");
+            let e = AgentConfig::parse(&text, path).unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains("agent.toml"), "{key}: {e}");
+        }
+    }
 }

@@ -187,4 +187,31 @@ mod tests {
         assert_eq!(type_of_name("Outpatient-2025.csv"), Some(RecordType::Outpatient));
         assert_eq!(type_of_name("notes.csv"), None);
     }
+
+    #[test]
+    fn mutated_mapping_files_never_panic() {
+        // issue 8: the deploy template of mapping.toml, thousands of variants: Ok or Err, never a panic
+        const TEMPLATE: &str = include_str!("../../deploy/config/mapping.toml");
+        Mapping::parse(TEMPLATE).unwrap();
+        let variants = crate::config::config_mutants::mutants(TEMPLATE, 0x3a99, 3000);
+        // parse errors carry no file name (load adds it, below): "" matches every message
+        let seen = crate::config::config_mutants::check_all(&variants, "", |t| Mapping::parse(t).map(drop));
+        assert!(seen.ok > 100 && seen.err > 500, "{seen:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("mapping.toml");
+        for v in seen.not_utf8.iter().take(10) {
+            std::fs::write(&file, v).unwrap();
+            let e = Mapping::load(&file).unwrap_err().to_string();
+            assert!(e.contains("mapping.toml"), "{e}");
+        }
+        for (text, key) in [
+            (TEMPLATE.replace("JLID = \"记录号\"", "JLID = 7"), "JLID"),
+            (TEMPLATE.replace("[lab]", "[labx]"), "labx"),
+            (TEMPLATE.replace("[lab]", "[lab]\nXM = \"就诊号\""), "就诊号"),
+        ] {
+            assert_ne!(text, TEMPLATE, "{key}: the template changed, fix the test");
+            let e = Mapping::parse(&text).unwrap_err();
+            assert!(e.contains(key), "{key}: {e}");
+        }
+    }
 }

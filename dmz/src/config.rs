@@ -164,12 +164,21 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let text =
             std::fs::read_to_string(path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
-        let mut cfg: Config = toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and checks the text of the dmz.toml found at `path` (every error
+    /// names it), making relative paths absolute against its folder. Reads no file.
+    pub fn parse(text: &str, path: &Path) -> Result<Config> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
         let base = std::fs::canonicalize(&base).unwrap_or(base);
         cfg.paths.resolve(&base);
-        cfg.check()?;
+        cfg.check().map_err(|e| match e {
+            Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
+            other => other,
+        })?;
         Ok(cfg)
     }
 
@@ -178,7 +187,9 @@ impl Config {
         flumon_shared::batch::check_node_id(self.node_id.as_bytes())
             .map_err(|e| Error::Config(format!("node_id: {e}")))?;
         if self.batch.max_payload_bytes == 0 || self.batch.max_age_secs == 0 {
-            return Err(Error::Config("batch limits must be positive".into()));
+            return Err(Error::Config(
+                "batch.max_payload_bytes 和 batch.max_age_secs 须大于 0 (must be positive)".into(),
+            ));
         }
         Ok(())
     }
@@ -208,6 +219,54 @@ impl Paths {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "../../shared/testsupport/config_mutants.rs"]
+mod config_mutants;
+
+#[cfg(test)]
+mod tests {
+    //! dmz.toml loader on thousands of mutated templates: Ok or Err, never a
+    //! panic, every error names the file (issue 8).
+    use super::*;
+
+    const TEMPLATE: &str = include_str!("../../deploy/config/dmz.toml");
+
+    #[test]
+    fn mutated_templates_never_panic_and_errors_name_the_file() {
+        let path = Path::new("/nonexistent-flumon/etc/dmz.toml");
+        let cfg = Config::parse(TEMPLATE, path).unwrap();
+        crate::web::settings::WebSettings::from_config(&cfg).unwrap();
+        let variants = config_mutants::mutants(TEMPLATE, 0xd3a2, 3000);
+        let seen = config_mutants::check_all(&variants, "dmz.toml", |text| {
+            let cfg = Config::parse(text, path).map_err(|e| e.to_string())?;
+            // [web] is read later by the web module: it must not panic either
+            let _ = crate::web::settings::WebSettings::from_config(&cfg);
+            Ok(())
+        });
+        assert!(seen.ok > 100 && seen.err > 1000, "{seen:?}");
+        // not UTF-8: through load, from a file
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("dmz.toml");
+        assert!(!seen.not_utf8.is_empty());
+        for v in seen.not_utf8.iter().take(20) {
+            std::fs::write(&file, v).unwrap();
+            let e = Config::load(&file).unwrap_err().to_string();
+            assert!(e.contains("dmz.toml"), "{e}");
+        }
+        // a few errors name the key too
+        for (text, key) in [
+            (TEMPLATE.replace("max_age_secs = 10", "max_age_secs = 0"), "batch.max_age_secs"),
+            (TEMPLATE.replace("node_id = \"dmz-1\"", "node_id = \"a/b\""), "node_id"),
+            (TEMPLATE.replace("[limits]", "[limits]\nupload_max_bytes = -1"), "upload_max_bytes"),
+            (TEMPLATE.replace("[batch]", "[batch]\nbogus = 1"), "bogus"),
+        ] {
+            assert_ne!(text, TEMPLATE, "{key}: the template changed, fix the test");
+            let e = Config::parse(&text, path).unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains("dmz.toml"), "{key}: {e}");
         }
     }
 }

@@ -78,7 +78,13 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let text =
             std::fs::read_to_string(path).map_err(|e| Error::Config(format!("无法读取 {}: {e}", path.display())))?;
-        let mut cfg: Config = toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and checks the text of the intranet.toml found at `path` (every
+    /// error names it), making relative paths absolute against its folder. Reads no file.
+    pub fn parse(text: &str, path: &Path) -> Result<Config> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
         let base = std::fs::canonicalize(&base).unwrap_or(base);
@@ -110,7 +116,7 @@ impl Config {
             cfg.database_url = format!("sqlite://{}", base.join(rest).display());
         }
         if cfg.ingest.poll_seconds == 0 {
-            return Err(Error::Config("ingest.poll_seconds 须大于 0 (must be positive)".into()));
+            return Err(Error::Config(format!("{}: ingest.poll_seconds 须大于 0 (must be positive)", path.display())));
         }
         Ok(cfg)
     }
@@ -171,4 +177,48 @@ pub fn init(dir: &Path, dmz_dir: Option<&Path>) -> Result<PathBuf> {
                   # Transfer journals for the security officer: [[journals]] name = \"receiver\", path = …, pubkey = …\n\n";
     write_new(&config_path, format!("{header}{text}").as_bytes(), false)?;
     Ok(config_path)
+}
+
+#[cfg(test)]
+#[path = "../../shared/testsupport/config_mutants.rs"]
+mod config_mutants;
+
+#[cfg(test)]
+mod tests {
+    //! intranet.toml loader on thousands of mutated templates: Ok or Err,
+    //! never a panic, every error names the file (issue 8).
+    use super::*;
+
+    const TEMPLATE: &str = include_str!("../../deploy/config/intranet.toml");
+
+    #[test]
+    fn mutated_templates_never_panic_and_errors_name_the_file() {
+        let path = Path::new("/nonexistent-flumon/etc/intranet.toml");
+        Config::parse(TEMPLATE, path).unwrap();
+        let variants = config_mutants::mutants(TEMPLATE, 0x1a7e, 3000);
+        let seen = config_mutants::check_all(&variants, "intranet.toml", |text| {
+            Config::parse(text, path).map(drop).map_err(|e| e.to_string())
+        });
+        assert!(seen.ok > 100 && seen.err > 1000, "{seen:?}");
+        // not UTF-8: through load, from a file
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("intranet.toml");
+        assert!(!seen.not_utf8.is_empty());
+        for v in seen.not_utf8.iter().take(20) {
+            std::fs::write(&file, v).unwrap();
+            let e = Config::load(&file).unwrap_err().to_string();
+            assert!(e.contains("intranet.toml"), "{e}");
+        }
+        // a few errors name the key too
+        for (text, key) in [
+            (TEMPLATE.replace("poll_seconds = 5", "poll_seconds = 0"), "ingest.poll_seconds"),
+            (TEMPLATE.replace("poll_seconds = 5", "poll_seconds = -5"), "poll_seconds"),
+            (TEMPLATE.replace("[ingest]", "[ingest]\nbogus = 1"), "bogus"),
+            (TEMPLATE.replace("name = \"receiver\"", "name = 7"), "name"),
+        ] {
+            assert_ne!(text, TEMPLATE, "{key}: the template changed, fix the test");
+            let e = Config::parse(&text, path).unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains("intranet.toml"), "{key}: {e}");
+        }
+    }
 }

@@ -1,5 +1,5 @@
-//! The body of the `transfer_datagram` fuzz target, callable from unit tests
-//! so CI runs it on stable.
+//! The bodies of the `transfer_datagram` and `config_toml` fuzz targets,
+//! callable from unit tests so CI runs them on stable.
 //!
 //! ```text
 //!  data = (mode u8 ‖ len u8 ‖ bytes)*  through ONE receiver link state (T = 64, Kmax = 16):
@@ -76,6 +76,38 @@ pub fn fuzz_datagram(data: &[u8]) -> Result<(), String> {
     round_trip(data, &signer)
 }
 
+/// The `config_toml` target: hostile text through the parsers and value
+/// checks of send.toml, recv.toml and `[link]` (no key file is read). Errors
+/// are fine, a panic is the finding; `Err` only when a parse error does not
+/// name the file it came from.
+pub fn fuzz_config(data: &[u8]) -> Result<(), String> {
+    use crate::config::{LinkFile, RecvFile, SendFile};
+    use std::path::Path;
+    // the loaders read text (read_to_string refuses other bytes): invalid UTF-8 becomes U+FFFD
+    let text = String::from_utf8_lossy(data);
+    let text = text.as_ref();
+    let named = |e: crate::Error, file: &str| {
+        let msg = e.to_string();
+        if msg.contains(file) { Ok(()) } else { Err(format!("an error of {file} does not name it: {msg}")) }
+    };
+    match SendFile::parse(text, Path::new("fuzz-send.toml")) {
+        Ok(f) => {
+            let _ = f.check();
+        }
+        Err(e) => named(e, "fuzz-send.toml")?,
+    }
+    match RecvFile::parse(text, Path::new("fuzz-recv.toml")) {
+        Ok(f) => {
+            let _ = f.check();
+        }
+        Err(e) => named(e, "fuzz-recv.toml")?,
+    }
+    if let Ok(l) = toml::from_str::<LinkFile>(text) {
+        let _ = l.settings();
+    }
+    Ok(())
+}
+
 /// Encodes a batch made from `data` and feeds its datagrams, some dropped,
 /// to a fresh receiver: the result is the batch or nothing.
 fn round_trip(data: &[u8], signer: &MacSigner) -> Result<(), String> {
@@ -134,6 +166,54 @@ fn round_trip(data: &[u8], signer: &MacSigner) -> Result<(), String> {
 mod tests {
     use super::*;
     use crate::link::TestRng;
+
+    #[test]
+    fn config_fuzz_body_on_mutated_templates() {
+        // the seeds of the config_toml target, mutated: no panic, parse errors name the file
+        let seeds = [
+            include_str!("../../deploy/config/send.toml"),
+            include_str!("../../deploy/config/recv.toml"),
+            "node_id = \"dmz-1\"\nmtu = 1500\n",
+        ];
+        const FLIPS: &[u8] = b"=[]\"\n#.,{}0-9e";
+        let mut rng = TestRng::new(0xc0f1);
+        let (mut ok_send, mut ok_recv) = (0, 0);
+        for seed in seeds {
+            let b = seed.as_bytes();
+            fuzz_config(b).unwrap();
+            for _ in 0..150 {
+                let mut m = b.to_vec();
+                for _ in 0..1 + rng.next_u64() % 3 {
+                    let at = (rng.next_u64() as usize) % (m.len() + 1);
+                    match rng.next_u64() % 4 {
+                        0 => m.truncate(at),
+                        1 if at < m.len() => m[at] = FLIPS[(rng.next_u64() % FLIPS.len() as u64) as usize],
+                        2 => m.splice(at..at, b"\nx = 99999999999999999999\n".iter().copied()).for_each(drop),
+                        _ => m.splice(at..at, b"\n[diode]\npasses = 0\n".iter().copied()).for_each(drop),
+                    }
+                }
+                fuzz_config(&m).unwrap();
+                let text = String::from_utf8_lossy(&m);
+                ok_send += usize::from(crate::config::SendFile::parse(&text, std::path::Path::new("s")).is_ok());
+                ok_recv += usize::from(crate::config::RecvFile::parse(&text, std::path::Path::new("r")).is_ok());
+            }
+        }
+        // mutation kept some files valid and broke others: the loop tested both paths
+        assert!(ok_send > 0 && ok_send < 450 && ok_recv > 0 && ok_recv < 450, "{ok_send} {ok_recv}");
+    }
+
+    #[test]
+    fn config_fuzz_body_holds_on_the_committed_seeds() {
+        // every seed and crash input of the config_toml target stays a regression test
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/config_toml");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            fuzz_config(&bytes).unwrap();
+            n += 1;
+        }
+        assert!(n >= 3, "{n} seeds in {}", dir.display());
+    }
 
     #[test]
     fn fuzz_body_on_random_input() {

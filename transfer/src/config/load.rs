@@ -2,8 +2,11 @@
 //! against the file's folder, values checked, keys loaded.
 //!
 //! ```text
-//!  file ─read ≤ 1 MiB─▶ toml (deny_unknown_fields) ─▶ base.join(paths) ─▶ checks ─▶ keys ─▶ SendConfig / RecvConfig
+//!  file ─read ≤ 1 MiB─▶ parse(text): toml (deny_unknown_fields) ─▶ base.join(paths)
+//!       ─▶ check (values only) ─▶ keys ─▶ SendConfig / RecvConfig
 //! ```
+//! `parse` and `check` touch no key file, so the `config_toml` fuzz target
+//! (crate::fuzz::fuzz_config) runs them on hostile text.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,14 +22,22 @@ fn base_of(path: &Path) -> PathBuf {
     std::fs::canonicalize(&base).unwrap_or(base)
 }
 
-fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+/// Largest configuration file read.
+const MAX_TEXT: u64 = 1 << 20;
+
+fn read_text(path: &Path) -> Result<String> {
     let meta = std::fs::metadata(path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
-    if meta.len() > 1 << 20 {
+    if meta.len() > MAX_TEXT {
         return Err(Error::Config(format!("{} is over 1 MiB", path.display())));
     }
-    let text =
-        std::fs::read_to_string(path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
-    toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    std::fs::read_to_string(path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))
+}
+
+fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
+    if text.len() as u64 > MAX_TEXT {
+        return Err(Error::Config(format!("{} is over 1 MiB", path.display())));
+    }
+    toml::from_str(text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
 }
 
 fn key_err(what: &str, path: &Path) -> impl FnOnce(flumon_shared::Error) -> Error {
@@ -37,7 +48,13 @@ fn key_err(what: &str, path: &Path) -> impl FnOnce(flumon_shared::Error) -> Erro
 impl SendFile {
     /// Reads send.toml (paths relative to its folder made absolute).
     pub fn load(path: &Path) -> Result<SendFile> {
-        let mut f: SendFile = read_toml(path)?;
+        SendFile::parse(&read_text(path)?, path)
+    }
+
+    /// Parses the text of send.toml found at `path` (errors name it; relative
+    /// paths are made absolute against its folder). Reads no other file.
+    pub fn parse(text: &str, path: &Path) -> Result<SendFile> {
+        let mut f: SendFile = parse_toml(text, path)?;
         let base = base_of(path);
         for p in
             [&mut f.outbox, &mut f.state_dir, &mut f.journal, &mut f.journal_key, &mut f.dmz_public_key, &mut f.mac_key]
@@ -50,8 +67,12 @@ impl SendFile {
         Ok(f)
     }
 
-    /// Checks the values and loads the keys.
-    pub fn into_config(self) -> Result<SendConfig> {
+    /// Checks the values (no key is read).
+    pub fn check(&self) -> Result<()> {
+        self.checked().map(|_| ())
+    }
+
+    fn checked(&self) -> Result<(LinkSettings, SendDiodeFile)> {
         let link = self.link.settings()?;
         let d = self.diode.clone().unwrap_or(SendDiodeFile {
             target: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -82,6 +103,12 @@ impl SendFile {
             return Err(Error::Config("manifest_secs, manifest_hours and retention_days must be positive".into()));
         }
         link.check_max_batch(self.max_batch_bytes)?;
+        Ok((link, d))
+    }
+
+    /// Checks the values and loads the keys.
+    pub fn into_config(self) -> Result<SendConfig> {
+        let (link, d) = self.checked()?;
         Ok(SendConfig {
             mode: self.mode,
             journal_key: Sm2PrivateKey::load(&self.journal_key).map_err(key_err("journal key", &self.journal_key))?,
@@ -122,7 +149,13 @@ impl SendConfig {
 impl RecvFile {
     /// Reads recv.toml (paths relative to its folder made absolute).
     pub fn load(path: &Path) -> Result<RecvFile> {
-        let mut f: RecvFile = read_toml(path)?;
+        RecvFile::parse(&read_text(path)?, path)
+    }
+
+    /// Parses the text of recv.toml found at `path` (errors name it; relative
+    /// paths are made absolute against its folder). Reads no other file.
+    pub fn parse(text: &str, path: &Path) -> Result<RecvFile> {
+        let mut f: RecvFile = parse_toml(text, path)?;
         let base = base_of(path);
         for p in [
             &mut f.spool,
@@ -144,8 +177,12 @@ impl RecvFile {
         Ok(f)
     }
 
-    /// Checks the values and loads the keys.
-    pub fn into_config(self) -> Result<RecvConfig> {
+    /// Checks the values (no key is read).
+    pub fn check(&self) -> Result<()> {
+        self.checked().map(|_| ())
+    }
+
+    fn checked(&self) -> Result<(LinkSettings, RecvDiodeFile)> {
         let link = self.link.settings()?;
         if self.mode == Mode::Diode && self.diode.is_none() {
             return Err(Error::Config("mode = \"diode\" needs a [diode] section".into()));
@@ -157,7 +194,7 @@ impl RecvFile {
             return Err(Error::Config("mac_keys must list 1..=8 key files".into()));
         }
         link.check_max_batch(self.max_batch_bytes)?;
-        let d = self.diode.unwrap_or(RecvDiodeFile {
+        let d = self.diode.clone().unwrap_or(RecvDiodeFile {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             recv_buffer_bytes: d_rcvbuf(),
             max_open_batches: d_open_batches(),
@@ -168,6 +205,12 @@ impl RecvFile {
         if d.max_open_batches == 0 || d.max_open_bytes == 0 || d.partial_timeout_secs == 0 {
             return Err(Error::Config("diode limits must be positive".into()));
         }
+        Ok((link, d))
+    }
+
+    /// Checks the values and loads the keys.
+    pub fn into_config(self) -> Result<RecvConfig> {
+        let (link, d) = self.checked()?;
         let mut mac_keys = Vec::with_capacity(self.mac_keys.len());
         for p in &self.mac_keys {
             let k = MacKey::load(p).map_err(key_err("MAC key", p))?;
