@@ -226,3 +226,36 @@ pub fn check_all(variants: &[Vec<u8>], name: &str, parse: impl Fn(&str) -> Resul
     }
     seen
 }
+
+/// Writes up to `take` of the non-UTF-8 variants (at least one must exist) to a file called `name`
+/// and requires `load` of it to fail with a message naming the file.
+pub fn check_not_utf8_files(
+    seen: &Seen,
+    name: &str,
+    take: usize,
+    load: impl Fn(&std::path::Path) -> Result<(), String>,
+) {
+    assert!(!seen.not_utf8.is_empty(), "no non-UTF-8 variant among the mutants");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(name);
+    for v in seen.not_utf8.iter().take(take) {
+        std::fs::write(&file, v).unwrap();
+        let e = load(&file).expect_err("a file that is not UTF-8 loaded");
+        assert!(e.contains(name), "{e}");
+    }
+}
+
+/// Each `(edit of template, key)` must differ from `template` and fail `parse` with a message that
+/// names `key` and `name`.
+pub fn check_keys_named(
+    template: &str,
+    name: &str,
+    cases: &[(String, &str)],
+    parse: impl Fn(&str) -> Result<(), String>,
+) {
+    for (text, key) in cases {
+        assert_ne!(text, template, "{key}: the template changed, fix the test");
+        let e = parse(text).expect_err(key);
+        assert!(e.contains(key) && e.contains(name), "{key}: {e}");
+    }
+}
