@@ -72,6 +72,13 @@ pub fn open_state(config: Config) -> Result<AppState> {
     )?;
     // after the store: its lock tells whether a server is running
     let audit = audit::Audit::open(&config.paths.data_dir.join("audit.jsonl"), keys.sign.public_key())?;
+    let converted = figures::legacy::migrate(&store)?;
+    if converted > 0 {
+        tracing::info!(
+            entries = converted,
+            "hospital figures converted to the one-tree layout (本院监测数据格式已升级)"
+        );
+    }
     let removed = archive::remove_incomplete(&store)?;
     if removed > 0 {
         tracing::warn!(items = removed, "removed raw items left incomplete by a crash (never acknowledged)");

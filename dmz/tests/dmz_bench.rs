@@ -146,3 +146,42 @@ async fn upload_throughput() {
     eprintln!("group commits: {n} rounds, mean {:.1} ms", sum / n * 1000.0);
     dmz.stop();
 }
+
+/// The hospital portal's figures step alone (`figures::apply`, issue 3's
+/// largest share of server CPU): 64 chunks of 1,000 distinct outpatient
+/// cases, then the same chunks again (a 7-day resend: nothing changes).
+/// `cargo test --release -p flumon-dmz --test dmz_bench figures_apply -- --ignored --nocapture`
+#[test]
+#[ignore = "benchmark: run in release with --ignored"]
+fn figures_apply() {
+    const CHUNKS: u32 = 64;
+    const ROWS: u32 = 1000;
+    let dir = tempfile::tempdir().unwrap();
+    let store = flumon_dmz::store::Store::open(dir.path(), Box::new(|_| {})).unwrap();
+    let key = PseudonymKey::from_bytes([2; 32]);
+    let org = uscc(77);
+    let now = now_cst();
+    let ctx = Ctx { now, org: Some(org.clone()) };
+    let chunks: Vec<Vec<flumon_shared::model::Record>> = (0..CHUNKS)
+        .map(|c| {
+            let recs: Vec<_> = (c * ROWS..(c + 1) * ROWS).map(|n| outpatient(&org, n)).collect();
+            let parsed =
+                parse_upload(RecordType::Outpatient, &csv_of(&recs), Some("text/csv"), &Limits::default()).unwrap();
+            let (receipt, accepted) = check_file(&parsed, &ctx, &mut OfflineState::default());
+            assert_eq!(receipt.rejected, 0, "{:?}", receipt.errors.first());
+            accepted.into_iter().map(|a| a.record).collect()
+        })
+        .collect();
+    for pass in ["new cases", "resend, unchanged"] {
+        let t = Instant::now();
+        for c in &chunks {
+            let refs: Vec<_> = c.iter().collect();
+            flumon_dmz::figures::apply(&store, &key, &org, &refs, now).unwrap();
+        }
+        let n = f64::from(CHUNKS * ROWS);
+        let secs = t.elapsed().as_secs_f64();
+        eprintln!("figures::apply, {pass}: {:.0} records/s ({:.1} µs/record)", n / secs, secs / n * 1e6);
+    }
+    let c = flumon_dmz::figures::counters(&store, &org).unwrap();
+    assert_eq!(c.get("live:outpatient"), Some(&i64::from(CHUNKS * ROWS)));
+}

@@ -7,16 +7,18 @@
 //!
 //! ```text
 //!  pipeline: each step's accepted records ─▶ on_accepted ─▶ apply (store.rs); receipt ─▶ on_receipt
-//!     per record: latest GXSJ wins ─▶ fig_rec[org|type|H(JLID)] = Facts (tombstone on delete)
-//!                                   ─▶ fig_unit[org|unit|type|H(JLID)] membership
-//!  scans endpoint: accepted death scan ─▶ on_scan ─▶ fig_rec[org|scan|H(JZLSH)] in the case's unit
-//!     per touched unit: live facts ─▶ contribution (contrib.rs) ─▶ diff with fig_contrib ─▶ fig_cnt
+//!     per record: latest GXSJ wins ─▶ fig[r|org|type|H(JLID)] = Facts (tombstone on delete)
+//!                                   ─▶ fig[u|org|unit] members
+//!  scans endpoint: accepted death scan ─▶ on_scan ─▶ fig[r|org|scan|H(JZLSH)] in the case's unit
+//!     per touched unit: live facts ─▶ contribution (contrib.rs) ─▶ diff with the unit's ─▶ fig[c|org|name]
+//!  one sled batch per chunk; older stores' four trees converted once at start (legacy.rs)
 //!  pages / exports ─▶ counters(org) ─▶ tables (view.rs)
 //!  tests ─▶ recompute (replay.rs): the same uploads replayed from scratch, compared
 //! ```
 
 pub mod contrib;
 pub mod facts;
+pub mod legacy;
 pub mod replay;
 mod store;
 pub mod view;
@@ -32,10 +34,10 @@ use crate::state::AppState;
 
 /// Sled trees of the figures.
 pub mod trees {
-    pub const REC: &str = "fig_rec";
-    pub const UNIT: &str = "fig_unit";
-    pub const CONTRIB: &str = "fig_contrib";
-    pub const CNT: &str = "fig_cnt";
+    /// Everything: records' facts, units, counters (store.rs).
+    pub const FIG: &str = "fig";
+    /// The layout before 2026-11-27, read once by `legacy::migrate`.
+    pub const LEGACY: [&str; 4] = ["fig_rec", "fig_unit", "fig_contrib", "fig_cnt"];
 }
 
 /// The pipeline's hook for each step of an upload: hospital `org`'s

@@ -8,7 +8,7 @@
 //!                           scope_case scope_lab slots             (scope.rs)
 //!                           receipts   counters                    (pipeline.rs)
 //!                           web_*                                  (crate::web, its own)
-//!                           fig_rec fig_unit fig_contrib fig_cnt   (crate::figures, its own)
+//!                           fig                                    (crate::figures, its own)
 //!  write ─▶ … ─▶ durable() ─▶ group commit (commit.rs): flush + fsync blobs + fdatasync db
 //!  flush outcomes ─▶ health.rs: a store that keeps failing ─▶ fatal ─▶ run() exits 75 (restart)
 //! ```
