@@ -210,7 +210,7 @@ fn write_and_clear(state: &AppState, plan: &Plan) -> Result<()> {
     let (mut n, mut bytes) = (0u64, 0u64);
     for k in &plan.keys {
         if let Some(v) = q.remove(be(*k))? {
-            n += 1;
+            n += outbound::value_entries(&v);
             bytes += v.len() as u64;
         }
     }
@@ -237,7 +237,7 @@ fn write_batch(state: &AppState, plan: &Plan, path: &Path) -> Result<()> {
     let mut entries = Vec::with_capacity(plan.keys.len() + plan.hospitals.len() + 1);
     for k in &plan.keys {
         if let Some(v) = q.get(be(*k))? {
-            entries.push(outbound::decode(&v)?);
+            entries.extend(outbound::decode_value(&v)?);
         }
     }
     for code in &plan.hospitals {

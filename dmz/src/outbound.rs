@@ -4,10 +4,12 @@
 //! ```text
 //!  accepted record ─▶ desensitise(dmz_time = 0, seq = 0) ─bincode─▶ SM3 = content digest
 //!        dedupe[org ␟ type ␟ rec_key] == digest ? ─yes─▶ not queued (unchanged resend)
-//!                                                 └no──▶ stamp (receipt time, seq) ─▶ outbound[id] = Entry
+//!                                                 └no──▶ stamp (receipt time, seq) ─▶ a group of the chunk
 //!  one sled transaction per chunk over (outbound, dedupe): a crash never leaves a
 //!  digest recorded for a record that is not queued
-//!  outbound  u64 BE id ─▶ bincode(Entry)     (ids from sled's generate_id: ordered)
+//!  outbound  u64 BE id ─▶ 0xFF ‖ u32 LE n ‖ bincode(Entry) × n   (a group: up to 1 MiB of a chunk's records)
+//!                      or bincode(Entry)                        (one entry; also queues written before groups)
+//!  (ids from sled's generate_id: ordered; 0xFF never starts a bincode Entry: its variant index is < 251)
 //! ```
 
 use std::sync::atomic::Ordering;
@@ -33,13 +35,75 @@ pub fn encode(e: &Entry) -> Result<Vec<u8>> {
     bincode::serde::encode_to_vec(e, config()).map_err(codec)
 }
 
-/// Decodes a queue value.
+/// Decodes a queue entry.
 pub fn decode(b: &[u8]) -> Result<Entry> {
     let (e, used): (Entry, usize) = bincode::serde::decode_from_slice(b, config()).map_err(codec)?;
     if used != b.len() {
         return Err(Error::Codec("trailing bytes in a queue entry".into()));
     }
     Ok(e)
+}
+
+/// First byte of a group value.
+const GROUP: u8 = 0xFF;
+/// A group is closed when its entries reach this many bytes.
+const GROUP_BYTES: usize = 1 << 20;
+
+fn group_header(b: &[u8]) -> Option<(usize, &[u8])> {
+    match b {
+        [GROUP, a, b2, c, d, rest @ ..] => Some((u32::from_le_bytes([*a, *b2, *c, *d]) as usize, rest)),
+        _ => None,
+    }
+}
+
+/// Entries in a queue value (a group or a single entry), without decoding them.
+pub fn value_entries(b: &[u8]) -> u64 {
+    group_header(b).map_or(1, |(n, _)| n as u64)
+}
+
+/// Decodes a queue value: the entries of a group, or one entry.
+pub fn decode_value(b: &[u8]) -> Result<Vec<Entry>> {
+    let Some((n, mut rest)) = group_header(b) else { return Ok(vec![decode(b)?]) };
+    // each entry takes at least a byte: a count beyond the bytes is corrupt, not an allocation size
+    if n > rest.len() {
+        return Err(Error::Codec("queue group count exceeds its bytes".into()));
+    }
+    let mut out = Vec::with_capacity(n);
+    while !rest.is_empty() {
+        let (e, used): (Entry, usize) = bincode::serde::decode_from_slice(rest, config()).map_err(codec)?;
+        out.push(e);
+        rest = rest.get(used..).ok_or_else(|| Error::Codec("queue group entry length".into()))?;
+    }
+    if out.len() != n {
+        return Err(Error::Codec(format!("queue group says {n} entries, holds {}", out.len())));
+    }
+    Ok(out)
+}
+
+/// Groups already-encoded entries into queue values of about [`GROUP_BYTES`] each.
+fn groups<'a>(values: impl Iterator<Item = &'a [u8]>) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut cur: Vec<u8> = Vec::new();
+    let mut n = 0u32;
+    let close = |cur: &mut Vec<u8>, n: &mut u32, out: &mut Vec<Vec<u8>>| {
+        if *n > 0 {
+            let mut v = Vec::with_capacity(cur.len() + 5);
+            v.push(GROUP);
+            v.extend_from_slice(&n.to_le_bytes());
+            v.append(cur);
+            out.push(v);
+            *n = 0;
+        }
+    };
+    for v in values {
+        cur.extend_from_slice(v);
+        n += 1;
+        if cur.len() >= GROUP_BYTES {
+            close(&mut cur, &mut n, &mut out);
+        }
+    }
+    close(&mut cur, &mut n, &mut out);
+    out
 }
 
 /// The common fields of a desensitised record, mutable (to stamp it).
@@ -91,33 +155,44 @@ pub fn digest_unstamped(rec: &OutRecord) -> Result<[u8; 32]> {
     Ok(flumon_shared::crypto::sm3(&bytes))
 }
 
-/// Queues the records whose content changed; returns (queued, unchanged).
-/// Blocking (sled transaction).
+/// Queues the records whose content changed, a chunk's in few values
+/// (groups); returns (queued, unchanged). Blocking (sled transaction).
 pub fn enqueue_records(state: &AppState, recs: &[Pending]) -> Result<(u64, u64)> {
     let store = &state.store;
     let q = store.tree(trees::OUTBOUND)?;
     let d = store.tree(trees::DEDUPE)?;
-    let mut ids = Vec::with_capacity(recs.len());
-    for _ in recs {
+    // ids for the most groups the chunk can give (taken before: a transaction may run twice)
+    let total: usize = recs.iter().map(|p| p.value.len()).sum();
+    let mut ids = Vec::new();
+    // every group but the last holds ≥ GROUP_BYTES
+    for _ in 0..(total / GROUP_BYTES + recs.len().min(1)) {
         ids.push(store.next_id()?);
     }
     let res: std::result::Result<(u64, u64, u64), TransactionError<()>> = (&q, &d).transaction(|(q, d)| {
-        let (mut queued, mut same, mut bytes) = (0u64, 0u64, 0u64);
-        for (p, id) in recs.iter().zip(ids.iter()) {
+        let mut changed: Vec<&[u8]> = Vec::with_capacity(recs.len());
+        let mut same = 0u64;
+        for p in recs {
             if d.get(&p.dedupe_key)?.is_some_and(|v| v.as_ref() == p.digest.as_slice()) {
                 same += 1;
                 continue;
             }
             d.insert(p.dedupe_key.as_slice(), p.digest.as_slice())?;
-            q.insert(&be(*id), p.value.as_slice())?;
-            queued += 1;
-            bytes += p.value.len() as u64;
+            changed.push(p.value.as_slice());
         }
-        Ok::<_, ConflictableTransactionError<()>>((queued, same, bytes))
+        let groups = groups(changed.iter().copied());
+        if groups.len() > ids.len() {
+            return Err(ConflictableTransactionError::Abort(()));
+        }
+        let mut bytes = 0u64;
+        for (g, id) in groups.iter().zip(ids.iter()) {
+            q.insert(&be(*id), g.as_slice())?;
+            bytes += g.len() as u64;
+        }
+        Ok::<_, ConflictableTransactionError<()>>((changed.len() as u64, same, bytes))
     });
     let (queued, same, bytes) = res.map_err(|e| match e {
         TransactionError::Storage(s) => Error::Sled(s),
-        TransactionError::Abort(()) => Error::Internal("queue transaction aborted".into()),
+        TransactionError::Abort(()) => Error::Internal("queue transaction aborted (more groups than ids)".into()),
     })?;
     state.metrics.queue_bytes.fetch_add(bytes, Ordering::Relaxed);
     state.metrics.queue_depth.fetch_add(queued, Ordering::Relaxed);
@@ -139,8 +214,75 @@ pub fn measure(state: &AppState) -> Result<(u64, u64)> {
     let (mut n, mut b) = (0u64, 0u64);
     for kv in state.store.tree(trees::OUTBOUND)?.iter() {
         let (_, v) = kv?;
-        n += 1;
+        n += value_entries(&v);
         b += v.len() as u64;
     }
     Ok((n, b))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+    use flumon_shared::entries::JournalHeadInfo;
+
+    use super::*;
+
+    fn entry(i: u64, pad: usize) -> Entry {
+        Entry::JournalHead(JournalHeadInfo {
+            node: "n".repeat(pad),
+            seq: i,
+            hash: String::new(),
+            time: chrono::NaiveDateTime::default(),
+        })
+    }
+
+    #[test]
+    fn groups_round_trip_and_split_at_a_mebibyte() {
+        let entries: Vec<Entry> = (0..3000).map(|i| entry(i, 1000)).collect();
+        let values: Vec<Vec<u8>> = entries.iter().map(|e| encode(e).unwrap()).collect();
+        let total: usize = values.iter().map(Vec::len).sum();
+        let gs = groups(values.iter().map(Vec::as_slice));
+        assert!(gs.len() >= 2 && gs.len() <= total / GROUP_BYTES + 1, "{} groups", gs.len());
+        let mut back = Vec::new();
+        for g in &gs {
+            assert_eq!(g[0], GROUP);
+            let d = decode_value(g).unwrap();
+            assert_eq!(value_entries(g), d.len() as u64);
+            back.extend(d);
+        }
+        assert_eq!(back.len(), entries.len());
+        for (a, b) in back.iter().zip(&entries) {
+            assert_eq!(encode(a).unwrap(), encode(b).unwrap());
+        }
+        assert!(groups(std::iter::empty()).is_empty());
+    }
+
+    /// Queues written before groups hold one entry per value; never 0xFF first.
+    #[test]
+    fn single_entries_still_decode() {
+        let v = encode(&entry(7, 3)).unwrap();
+        assert_ne!(v[0], GROUP);
+        assert_eq!(value_entries(&v), 1);
+        assert_eq!(decode_value(&v).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn corrupt_groups_are_errors_not_panics() {
+        let good =
+            groups([encode(&entry(1, 3)).unwrap().as_slice(), encode(&entry(2, 3)).unwrap().as_slice()].into_iter());
+        let g = &good[0];
+        let mut wrong_count = g.clone();
+        wrong_count[1] = 3;
+        assert!(decode_value(&wrong_count).is_err());
+        let mut huge = g.clone();
+        huge[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(decode_value(&huge).is_err());
+        for cut in 0..g.len() {
+            let _ = decode_value(&g[..cut]);
+        }
+        let mut trailing = g.clone();
+        trailing.push(0xEE);
+        assert!(decode_value(&trailing).is_err());
+    }
 }
