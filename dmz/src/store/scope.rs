@@ -112,7 +112,11 @@ impl<'a> ScopeView<'a> {
 
     fn set_slot(&mut self, org: &str, ty: RecordType, slot: &str, jlid: &str) {
         let owner_key = Self::slot_owner_key(org, ty, jlid);
+        let slot_key = key(&[org.as_bytes(), ty.as_str().as_bytes(), slot.as_bytes()]);
         match self.slot_get(&owner_key) {
+            Ok(Some(old)) if old == slot && self.slot_get(&slot_key).ok().flatten().as_deref() == Some(jlid) => {
+                return; // a resend: the record holds its slot already
+            }
             Ok(Some(old)) if old != slot => {
                 // the record moved to another day: free the old slot
                 self.slot_over.insert(key(&[org.as_bytes(), ty.as_str().as_bytes(), old.as_bytes()]), None);
@@ -122,7 +126,7 @@ impl<'a> ScopeView<'a> {
                 self.read_error.get_or_insert(e);
             }
         }
-        self.slot_over.insert(key(&[org.as_bytes(), ty.as_str().as_bytes(), slot.as_bytes()]), Some(jlid.to_owned()));
+        self.slot_over.insert(slot_key, Some(jlid.to_owned()));
         self.slot_over.insert(owner_key, Some(slot.to_owned()));
     }
 
@@ -210,15 +214,20 @@ impl CheckState for ScopeView<'_> {
                     let k = self.case_key(&org, j);
                     let tag = self.rec_tag(&org, rec.ty(), &jlid);
                     let cur = self.live_cases(&k);
-                    if let Some(mut set) = self.note(cur.map_err(sled_err)) {
-                        set.insert(tag);
+                    // a resend of a record already live writes nothing
+                    if let Some(mut set) = self.note(cur.map_err(sled_err))
+                        && set.insert(tag)
+                    {
                         self.case_over.insert(k, set);
                     }
                 }
             }
             Record::Lab(l) if l.is_positive_flu() => {
                 let k = self.case_key(&org, &l.jzlsh);
-                self.lab_over.insert(k);
+                let known = self.labs.contains_key(&k);
+                if !matches!(self.note(known), Some(true)) {
+                    self.lab_over.insert(k);
+                }
             }
             Record::Delete(d) => {
                 if matches!(d.ty, RecordType::Outpatient | RecordType::Discharge)

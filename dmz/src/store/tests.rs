@@ -128,6 +128,17 @@ async fn scope_and_slots_persist_across_uploads() {
     );
     assert_eq!(up(&st, RecordType::Visits, &[common("V1", "3")]).await.accepted, 1);
     assert_eq!(up(&st, RecordType::Visits, &[visits("V2")]).await.accepted, 1);
+    // resends (nothing to write) keep every rule: the owner's row again, then another JLID
+    for _ in 0..2 {
+        assert_eq!(up(&st, RecordType::Visits, &[visits("V2")]).await.accepted, 1);
+    }
+    assert_eq!(codes(&up(&st, RecordType::Visits, &[visits("V3")]).await), ["DUPLICATE_DAY"]);
+    // a case resent stays in scope; a case that came back after its delete brings its labs back in
+    for _ in 0..2 {
+        assert_eq!(up(&st, RecordType::Outpatient, &[outpatient("O1", "J1")]).await.accepted, 1);
+    }
+    assert_eq!(up(&st, RecordType::Lab, &[lab("L2", "J1")]).await.accepted, 1);
+    assert_eq!(up(&st, RecordType::Lab, &[lab("L2", "J1")]).await.accepted, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
