@@ -37,6 +37,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "accounts", include_str!("../migrations/0002_accounts.sql")),
     (3, "region_rollup", include_str!("../migrations/0003_region_rollup.sql")),
     (4, "unit_contrib_packed", include_str!("../migrations/0004_unit_contrib_packed.sql")),
+    (5, "stock_latest", include_str!("../migrations/0005_stock_latest.sql")),
 ];
 
 fn migrator() -> Migrator {

@@ -239,8 +239,11 @@ pub type StockDays = BTreeMap<i64, (i64, i64)>;
 /// The latest TJRQ ≤ `to` per (hospital, drug) inside the scope.
 pub async fn latest_stock(db: &Db, s: &Scoped, to: i64) -> Result<Vec<(String, String, i64)>> {
     let (join, cond, param) = s.scope().sql(2);
+    // SQLite's planner prefers rollup_metric_day (all history, with table lookups); the partial
+    // index of migration 5 holds exactly these rows in (org, dim, day) order
+    let hint = if db.backend == Backend::Sqlite { " INDEXED BY rollup_stock_latest" } else { "" };
     let sql = format!(
-        "SELECT r.org, r.dim, MAX(r.day) FROM rollup r{join} WHERE r.metric = 'stock_day' AND r.day <= $1{cond} \
+        "SELECT r.org, r.dim, MAX(r.day) FROM rollup r{hint}{join} WHERE r.metric = 'stock_day' AND r.day <= $1{cond} \
          GROUP BY r.org, r.dim ORDER BY r.org, r.dim"
     );
     let mut q = sqlx::query(AssertSqlSafe(sql)).bind(to);
