@@ -37,12 +37,19 @@ pub const ACTIVATION_SECONDS: i64 = 72 * 3600;
 #[derive(Clone, Debug, Default)]
 pub struct Clock {
     offset: Arc<AtomicI64>,
+    /// A stopped clock (tests that compare times across several calls): `now` = this + offset.
+    frozen: Option<i64>,
 }
 
 impl Clock {
+    /// A clock stopped at the current second; only [`Clock::advance`] moves it (tests).
+    pub fn frozen() -> Clock {
+        Clock { offset: Arc::default(), frozen: Some(chrono::Utc::now().timestamp()) }
+    }
+
     /// Unix seconds now.
     pub fn now(&self) -> i64 {
-        chrono::Utc::now().timestamp() + self.offset.load(Ordering::SeqCst)
+        self.frozen.unwrap_or_else(|| chrono::Utc::now().timestamp()) + self.offset.load(Ordering::SeqCst)
     }
 
     /// Moves the clock forward (tests).
