@@ -127,13 +127,9 @@ fn flip(l: &mut flumon_shared::model::Lab) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn incremental_figures_equal_a_fresh_replay() {
-    let dmz = dmz_common::Dmz::new(|_| {});
-    let synth_dir = tempfile::tempdir().unwrap();
-    let today: NaiveDate = now_cst().date();
-    let hs: Vec<Hospital> = (0..2).map(|i| Hospital::generate(7, i)).collect();
-    for h in &hs {
+/// Creates `hs` through the operator CLI and opens the DMZ's state in this process.
+async fn open_with(dmz: &dmz_common::Dmz, hs: &[Hospital]) -> flumon_dmz::AppState {
+    for h in hs {
         let out = dmz.cli(&[
             "admin",
             "create-hospital",
@@ -150,6 +146,16 @@ async fn incremental_figures_equal_a_fresh_replay() {
     }
     let config = flumon_dmz::Config::load(&dmz.config).unwrap();
     let state = tokio::task::spawn_blocking(move || flumon_dmz::open_state(config)).await.unwrap().unwrap();
+    state
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_figures_equal_a_fresh_replay() {
+    let dmz = dmz_common::Dmz::new(|_| {});
+    let synth_dir = tempfile::tempdir().unwrap();
+    let today: NaiveDate = now_cst().date();
+    let hs: Vec<Hospital> = (0..2).map(|i| Hospital::generate(7, i)).collect();
+    let state = open_with(&dmz, &hs).await;
     let opts = Options {
         seed: 7,
         hospitals: 2,
@@ -327,21 +333,7 @@ async fn concurrent_uploads_of_one_hospital_equal_a_replay() {
     let dmz = dmz_common::Dmz::new(|_| {});
     let synth_dir = tempfile::tempdir().unwrap();
     let h = Hospital::generate(11, 0);
-    let out = dmz.cli(&[
-        "admin",
-        "create-hospital",
-        "--uscc",
-        &h.code,
-        "--name",
-        &h.name,
-        "--region",
-        h.county.code,
-        "--level",
-        &h.level.to_string(),
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let config = flumon_dmz::Config::load(&dmz.config).unwrap();
-    let state = tokio::task::spawn_blocking(move || flumon_dmz::open_state(config)).await.unwrap().unwrap();
+    let state = open_with(&dmz, std::slice::from_ref(&h)).await;
     let opts = Options {
         seed: 11,
         hospitals: 1,
