@@ -145,8 +145,7 @@ async fn open_with(dmz: &dmz_common::Dmz, hs: &[Hospital]) -> flumon_dmz::AppSta
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     let config = flumon_dmz::Config::load(&dmz.config).unwrap();
-    let state = tokio::task::spawn_blocking(move || flumon_dmz::open_state(config)).await.unwrap().unwrap();
-    state
+    tokio::task::spawn_blocking(move || flumon_dmz::open_state(config)).await.unwrap().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
