@@ -7,13 +7,12 @@
 //!  fig_unit[org\0unit\0type\0H]  ─┐
 //!  fig_contrib[org\0unit]        ─┴▶ fig[u org\0unit] = {members, contrib}
 //!  fig_cnt[org\0name]             ─▶ fig[c org\0name]
-//!  one batch (with a marker) ─▶ flush ─▶ drop the four trees
+//!  batches of 10,000 entries ─▶ the marker ─▶ flush ─▶ drop the four trees
 //! ```
-//! A crash before the batch leaves the old trees as they were (converted
-//! again next start); after it, the marker says they are done and only
-//! the leftover trees are dropped.
-
-use std::collections::BTreeMap;
+//! Nothing serves before the conversion ends, and the old trees stay intact
+//! until the marker is written: a crash before it converts everything again
+//! next start (the same keys, the same values); after it, only the leftover
+//! trees are dropped. Memory stays bounded by a batch, not by the store.
 
 use super::contrib::Counters;
 use super::store::{UnitState, cnt_key, dec, enc, rec_key, unit_key};
@@ -28,6 +27,51 @@ fn split_org(k: &[u8]) -> Result<(&str, &str)> {
     s.split_once('\0').ok_or_else(|| Error::Internal("figures (legacy): key without hospital".into()))
 }
 
+/// Entries written per batch while converting (memory stays bounded however large the store).
+const PER_BATCH: usize = 10_000;
+
+/// Writes converted entries in batches of [`PER_BATCH`].
+struct Writer<'a> {
+    fig: &'a sled::Tree,
+    batch: sled::Batch,
+    n: usize,
+    /// Unit keys in the current batch (not yet readable from the tree).
+    units: std::collections::HashSet<Vec<u8>>,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, k: Vec<u8>, v: Vec<u8>) -> Result<()> {
+        self.batch.insert(k, v);
+        self.n += 1;
+        if self.n >= PER_BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// A unit with its members; `prefix` is `org\0unit`, its contribution read from the old tree.
+    fn unit(&mut self, contrib: &sled::Tree, prefix: &str, mut st: UnitState) -> Result<()> {
+        if let Some(v) = contrib.get(prefix.as_bytes())? {
+            st.contrib = dec::<Counters>(&v)?;
+        }
+        let (org, u) = prefix.split_once('\0').unwrap_or((prefix, ""));
+        let k = unit_key(org, u);
+        self.units.insert(k.clone());
+        self.put(k, enc(&st)?)
+    }
+
+    fn pending(&self, k: &[u8]) -> bool {
+        self.units.contains(k)
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.fig.apply_batch(std::mem::take(&mut self.batch))?;
+        self.n = 0;
+        self.units.clear();
+        Ok(())
+    }
+}
+
 /// Converts the legacy trees if there are any; returns how many entries were read.
 pub fn migrate(store: &Store) -> Result<usize> {
     let names = store.db.tree_names();
@@ -40,39 +84,55 @@ pub fn migrate(store: &Store) -> Result<usize> {
     let mut read = 0usize;
     if fig.get(MARKER)?.is_none() {
         let [rec, unit, contrib, cnt] = trees::LEGACY;
-        let mut batch = sled::Batch::default();
+        let mut out = Writer { fig: &fig, batch: sled::Batch::default(), n: 0, units: Default::default() };
         for kv in store.tree(rec)?.iter() {
             let (k, v) = kv?;
             let (org, member) = split_org(&k)?;
-            batch.insert(rec_key(org, member), v);
+            out.put(rec_key(org, member), v.to_vec())?;
             read += 1;
         }
-        let mut units: BTreeMap<(String, String), UnitState> = BTreeMap::new();
+        // fig_unit is ordered by (org, unit): a unit's members are consecutive keys
+        let contrib_t = store.tree(contrib)?;
+        let mut cur: Option<(String, UnitState)> = None;
         for kv in store.tree(unit)?.iter() {
             let (k, _) = kv?;
             let (org, rest) = split_org(&k)?;
             let (u, member) =
                 rest.split_once('\0').ok_or_else(|| Error::Internal("figures (legacy): unit key".into()))?;
-            units.entry((org.to_owned(), u.to_owned())).or_default().members.insert(member.to_owned());
+            let prefix = format!("{org}\0{u}");
+            if cur.as_ref().is_none_or(|(p, _)| *p != prefix) {
+                if let Some((p, st)) = cur.take() {
+                    out.unit(&contrib_t, &p, st)?;
+                }
+                cur = Some((prefix, UnitState::default()));
+            }
+            if let Some((_, st)) = cur.as_mut() {
+                st.members.insert(member.to_owned());
+            }
             read += 1;
         }
-        for kv in store.tree(contrib)?.iter() {
+        if let Some((p, st)) = cur.take() {
+            out.unit(&contrib_t, &p, st)?;
+        }
+        // a contribution whose unit had no member left (not written above)
+        for kv in contrib_t.iter() {
             let (k, v) = kv?;
             let (org, u) = split_org(&k)?;
-            units.entry((org.to_owned(), u.to_owned())).or_default().contrib = dec::<Counters>(&v)?;
             read += 1;
-        }
-        for ((org, u), st) in &units {
-            batch.insert(unit_key(org, u), enc(st)?);
+            if fig.get(unit_key(org, u))?.is_none() && !out.pending(&unit_key(org, u)) {
+                let st = UnitState { members: Default::default(), contrib: dec::<Counters>(&v)? };
+                out.put(unit_key(org, u), enc(&st)?)?;
+            }
         }
         for kv in store.tree(cnt)?.iter() {
             let (k, v) = kv?;
             let (org, name) = split_org(&k)?;
-            batch.insert(cnt_key(org, name), v);
+            out.put(cnt_key(org, name), v.to_vec())?;
             read += 1;
         }
-        batch.insert(MARKER, &[]);
-        fig.apply_batch(batch)?;
+        out.flush()?;
+        // the marker last: until it is written the old trees are intact and converted again
+        fig.insert(MARKER, &[])?;
         store.db.flush()?;
     }
     for n in present {
@@ -131,6 +191,40 @@ mod tests {
         assert_eq!(dec::<Facts>(&fig.get(rec_key(org, "lab\0HJ1")).unwrap().unwrap()).unwrap(), f);
         // nothing left to convert; a second run reads nothing
         assert_eq!(migrate(&store).unwrap(), 0);
+    }
+
+    /// More entries than a batch, units spread over several; a contribution without members kept.
+    #[test]
+    fn large_stores_convert_in_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Box::new(|_| {})).unwrap();
+        let org = "12350000MB0000000A";
+        let [rec, unit, contrib, cnt] = trees::LEGACY.map(|n| store.tree(n).unwrap());
+        let units = PER_BATCH + 1_500;
+        for i in 0..units {
+            let f = facts(&format!("H{i:06}"), 20);
+            for m in ["lab\0A", "lab\0B"] {
+                rec.insert(format!("{org}\0{m}{i:06}"), enc(&f).unwrap()).unwrap();
+                unit.insert(format!("{org}\0c:H{i:06}\0{m}{i:06}"), &[]).unwrap();
+            }
+            let c = crate::figures::contrib::contribution(&[&f, &f]);
+            contrib.insert(format!("{org}\0c:H{i:06}"), enc(&c).unwrap()).unwrap();
+        }
+        contrib.insert(format!("{org}\0d:orphan"), enc(&Counters::from([("x".to_owned(), 1)])).unwrap()).unwrap();
+        cnt.insert(format!("{org}\0live:lab"), &(2 * units as i64).to_be_bytes()).unwrap();
+        assert_eq!(migrate(&store).unwrap(), 2 * units + 2 * units + units + 1 + 1);
+        assert_eq!(crate::figures::counters(&store, org).unwrap()["live:lab"], 2 * units as i64);
+        let fig = store.tree(trees::FIG).unwrap();
+        for i in [0, PER_BATCH / 2 - 1, PER_BATCH / 2, units - 1] {
+            let st: UnitState = dec(&fig.get(unit_key(org, &format!("c:H{i:06}"))).unwrap().unwrap()).unwrap();
+            assert_eq!(st.members.len(), 2, "unit {i}");
+            assert_eq!(st.contrib["live:lab"], 2, "unit {i}");
+        }
+        let orphan: UnitState = dec(&fig.get(unit_key(org, "d:orphan")).unwrap().unwrap()).unwrap();
+        assert!(orphan.members.is_empty());
+        assert_eq!(orphan.contrib["x"], 1);
+        assert_eq!(fig.scan_prefix(b"u").count(), units + 1);
+        assert_eq!(fig.scan_prefix(b"r").count(), 2 * units);
     }
 
     /// Leftover trees after a conversion (crash before the drop) are only dropped.
