@@ -162,14 +162,22 @@ mod tests {
         }
     }
 
-    /// An old-layout store converts to the same counters, members and facts,
-    /// and records applied afterwards build on what was converted.
-    #[test]
-    fn old_layout_converts_once() {
+    const ORG: &str = "12350000MB0000000A";
+
+    /// A store with the four old trees (empty).
+    fn legacy_store() -> (tempfile::TempDir, Store, [sled::Tree; 4]) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), Box::new(|_| {})).unwrap();
-        let org = "12350000MB0000000A";
-        let [rec, unit, contrib, cnt] = trees::LEGACY.map(|n| store.tree(n).unwrap());
+        let trees = trees::LEGACY.map(|n| store.tree(n).unwrap());
+        (dir, store, trees)
+    }
+
+    /// An old-layout store converts to the same counters, members and facts,
+    /// the old trees are dropped, and a second run has nothing to convert.
+    #[test]
+    fn old_layout_converts_once() {
+        let (_dir, store, [rec, unit, contrib, cnt]) = legacy_store();
+        let org = ORG;
         let f = facts("HX", 20);
         rec.insert(format!("{org}\0lab\0HJ1"), enc(&f).unwrap()).unwrap();
         unit.insert(format!("{org}\0c:HX\0lab\0HJ1"), &[]).unwrap();
@@ -196,10 +204,8 @@ mod tests {
     /// More entries than a batch, units spread over several; a contribution without members kept.
     #[test]
     fn large_stores_convert_in_batches() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), Box::new(|_| {})).unwrap();
-        let org = "12350000MB0000000A";
-        let [rec, unit, contrib, cnt] = trees::LEGACY.map(|n| store.tree(n).unwrap());
+        let (_dir, store, [rec, unit, contrib, cnt]) = legacy_store();
+        let org = ORG;
         let units = PER_BATCH + 1_500;
         for i in 0..units {
             let f = facts(&format!("H{i:06}"), 20);
