@@ -105,6 +105,11 @@ async fn hospital_pages_in_a_browser() {
         d.type_into("input[name=password]", pw);
         d.type_into("input[name=code]", &code);
         d.click("main form button[type=submit]");
+        // this harness does not wait for the navigation a click starts: wait for it here
+        let t = std::time::Instant::now();
+        while d.url().contains("/login") && t.elapsed() < std::time::Duration::from_secs(20) {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
         assert!(!d.url().contains("/login"), "signed in: {}", d.source());
 
         d.goto(&url("/hospital/upload"));
