@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use flumon_intranet::indicators::views::{drug_reserve, quality, series, tree};
+use flumon_intranet::indicators::views::{SERIES, drug_reserve, quality, series, tree};
 use flumon_intranet::indicators::{Account, By, Cell, Period, Role, Scope, report, scoped};
 use flumon_intranet::timeconv::day_of;
 use serde_json::json;
@@ -126,6 +126,47 @@ async fn scopes_below_national_and_small_cells() {
     assert!(scoped(&analyst("110000"), &sz).is_err());
     assert!(scoped(&analyst("110000"), &hb).is_err());
     assert!(scoped(&analyst("110000"), &Scope::National).is_err());
+}
+
+/// `series` reads only the metrics its table lists; each series must still equal
+/// the one taken from the full report, for every scope (small cells below the
+/// nation) and bucket size. A metric missing from the table shows up here as a
+/// zero or a null where the report has a value.
+#[tokio::test]
+async fn every_series_equals_the_full_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture(dir.path()).await;
+    let ha = Scope::resolve(&db, ORG_A).await.unwrap();
+    let scopes = [
+        scoped(&analyst("000000"), &Scope::National).unwrap(),
+        scoped(&analyst("110000"), &Scope::region("110000").unwrap()).unwrap(),
+        scoped(&analyst("000000"), &Scope::region("110101").unwrap()).unwrap(),
+        scoped(&analyst("000000"), &ha).unwrap(),
+    ];
+    let periods = [week(), Period::parse("2025-01-04", "2025-01-14", By::Day).unwrap()];
+    let mut non_null = std::collections::BTreeSet::new();
+    for s in &scopes {
+        for p in &periods {
+            let full = report(&db, s, p).await.unwrap();
+            for ser in SERIES {
+                let pts = series(&db, s, p, ser.name).await.unwrap();
+                assert_eq!(pts.len(), full.periods.len(), "{}", ser.name);
+                for (pt, ind) in pts.iter().zip(&full.periods) {
+                    let want = serde_json::to_value(ind).unwrap().pointer(ser.pointer).cloned().unwrap();
+                    assert_eq!(pt.value, want, "{} {} {}", ser.name, s.scope().code(), pt.period);
+                    assert_eq!(pt.period, ind.period);
+                    if !want.is_null() && want != json!(0) {
+                        non_null.insert(ser.name);
+                    }
+                }
+            }
+        }
+    }
+    // The fixture gives every series a value somewhere, so that the comparison means something.
+    let all: std::collections::BTreeSet<&str> = SERIES.iter().map(|x| x.name).collect();
+    assert_eq!(non_null, all, "series without any value in the fixture");
+    // An unknown series is a clear error.
+    assert!(series(&db, &scopes[0], &week(), "nope").await.is_err());
 }
 
 #[tokio::test]

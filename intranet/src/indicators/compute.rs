@@ -209,17 +209,26 @@ pub fn expected_days(hospitals: &[fetch::Hospital], from: i64, to: i64) -> i64 {
     hospitals.iter().map(|h| (to - from.max(h.approved) + 1).max(0)).sum()
 }
 
-/// The rollup sums of each day of the period (with the synthetic metrics).
-pub async fn daily_sums(db: &Db, s: &Scoped, p: &Period) -> Result<BTreeMap<i64, Sums>> {
-    let mut days = fetch::daily(db, s, p.from, p.to, &[]).await?;
-    for (day, n) in fetch::oe_numerator(db, s, p.from, p.to).await? {
-        days.entry(day).or_default().insert((OE_NUM.into(), String::new()), n);
+/// The rollup sums of each day of the period, with the synthetic metrics
+/// (`OE_NUM`, `EXPECTED_DAYS`). `metrics` restricts the read to those metrics
+/// (synthetic ones included); empty reads every metric.
+pub async fn daily_sums(db: &Db, s: &Scoped, p: &Period, metrics: &[&str]) -> Result<BTreeMap<i64, Sums>> {
+    let all = metrics.is_empty();
+    let stored: Vec<&str> = metrics.iter().copied().filter(|m| *m != OE_NUM && *m != EXPECTED_DAYS).collect();
+    let mut days =
+        if all || !stored.is_empty() { fetch::daily(db, s, p.from, p.to, &stored).await? } else { BTreeMap::new() };
+    if all || metrics.contains(&OE_NUM) {
+        for (day, n) in fetch::oe_numerator(db, s, p.from, p.to).await? {
+            days.entry(day).or_default().insert((OE_NUM.into(), String::new()), n);
+        }
     }
-    let hospitals = fetch::hospitals(db, s).await?;
-    for day in p.from..=p.to {
-        let e = expected_days(&hospitals, day, day);
-        if e > 0 {
-            days.entry(day).or_default().insert((EXPECTED_DAYS.into(), String::new()), e);
+    if all || metrics.contains(&EXPECTED_DAYS) {
+        let hospitals = fetch::hospitals(db, s).await?;
+        for day in p.from..=p.to {
+            let e = expected_days(&hospitals, day, day);
+            if e > 0 {
+                days.entry(day).or_default().insert((EXPECTED_DAYS.into(), String::new()), e);
+            }
         }
     }
     Ok(days)
@@ -227,7 +236,14 @@ pub async fn daily_sums(db: &Db, s: &Scoped, p: &Period) -> Result<BTreeMap<i64,
 
 /// Every indicator of the scope over the period.
 pub async fn report(db: &Db, s: &Scoped, p: &Period) -> Result<Report> {
-    let days = daily_sums(db, s, p).await?;
+    report_of(db, s, p, &[]).await
+}
+
+/// The report computed from the listed metrics only (every metric when empty):
+/// the indicators that need other metrics come out as zero or without value.
+/// For callers that want a few indicators of a long period (`views::series`).
+pub async fn report_of(db: &Db, s: &Scoped, p: &Period, metrics: &[&str]) -> Result<Report> {
+    let days = daily_sums(db, s, p, metrics).await?;
     let small = s.small_cells();
     let mut all = Sums::new();
     let mut periods = Vec::new();

@@ -7,7 +7,7 @@
 //!  quality:  rollup sums by hospital + expected days since approval ─▶ Quality per hospital
 //!  tree:     scope ─▶ children (省 → 市 → 县 → 医院), each through Scoped::narrow ─▶ fetch::children_sums
 //!            (one query for all region children) ─▶ complementary cells
-//!  series:   report buckets ─▶ one JSON pointer per period
+//!  series:   the series' metrics only ─▶ report buckets ─▶ one JSON pointer per period
 //! ```
 
 use std::collections::BTreeMap;
@@ -261,22 +261,37 @@ pub async fn tree(db: &Db, s: &Scoped, p: &Period) -> Result<Tree> {
     Ok(Tree { from: date_of(p.from).to_string(), to: date_of(p.to).to_string(), node, children: nodes })
 }
 
-/// The series that `/timeseries` offers: name → JSON pointer into [`Indicators`].
-pub const SERIES: &[(&str, &str)] = &[
-    ("cases", "/cases/total"),
-    ("oe_ratio", "/oe_ratio/value"),
-    ("admissions", "/admissions"),
-    ("deaths", "/deaths"),
-    ("tested_rate", "/tested_rate/value"),
-    ("positivity", "/positivity/value"),
-    ("antiviral_rate", "/antiviral_rate/value"),
-    ("within_48h", "/within_48h/value"),
-    ("severe", "/severe/value"),
-    ("icu", "/icu/value"),
-    ("inpatient_fatality", "/inpatient_fatality/value"),
-    ("timeliness", "/quality/timeliness/value"),
-    ("completeness", "/quality/completeness/value"),
-    ("error_rate", "/quality/error_rate/value"),
+/// A series that `/timeseries` offers: its name, the JSON pointer into
+/// [`Indicators`], and the rollup metrics its value is computed from (so that a
+/// year of one series reads those metrics only, not every metric of the year).
+pub struct Series {
+    pub name: &'static str,
+    pub pointer: &'static str,
+    pub metrics: &'static [&'static str],
+}
+
+const fn ser(name: &'static str, pointer: &'static str, metrics: &'static [&'static str]) -> Series {
+    Series { name, pointer, metrics }
+}
+
+/// Every series of `/timeseries`. The metrics must be those that
+/// [`Indicators::from_sums`] reads for the pointer; a test compares every series
+/// with the one taken from the full report.
+pub const SERIES: &[Series] = &[
+    ser("cases", "/cases/total", &["case"]),
+    ser("oe_ratio", "/oe_ratio/value", &[OE_NUM, "visits_rc"]),
+    ser("admissions", "/admissions", &["admission"]),
+    ser("deaths", "/deaths", &["death"]),
+    ser("tested_rate", "/tested_rate/value", &["tested", "case"]),
+    ser("positivity", "/positivity/value", &["lab_pos", "lab_valid"]),
+    ser("antiviral_rate", "/antiviral_rate/value", &["treated", "case"]),
+    ser("within_48h", "/within_48h/value", &["fbrq_48h", "fbrq_treated"]),
+    ser("severe", "/severe/value", &["stay_severe", "stay"]),
+    ser("icu", "/icu/value", &["stay_icu", "stay"]),
+    ser("inpatient_fatality", "/inpatient_fatality/value", &["dis_death", "dis_stay"]),
+    ser("timeliness", "/quality/timeliness/value", &["upload_day", EXPECTED_DAYS]),
+    ser("completeness", "/quality/completeness/value", &["opt_filled", "opt_fields"]),
+    ser("error_rate", "/quality/error_rate/value", &["rows_rejected", "rows_received"]),
 ];
 
 /// One point of a series.
@@ -290,12 +305,11 @@ pub struct Point {
 
 /// The series `name` of the scope over the period, one point per bucket.
 pub async fn series(db: &Db, s: &Scoped, p: &Period, name: &str) -> Result<Vec<Point>> {
-    let pointer = SERIES
+    let ser = SERIES
         .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, ptr)| *ptr)
+        .find(|x| x.name == name)
         .ok_or_else(|| Error::BadRequest(format!("未知的序列 (unknown series): {name:.40}")))?;
-    let r = compute::report(db, s, p).await?;
+    let r = compute::report_of(db, s, p, ser.metrics).await?;
     let mut out = Vec::new();
     for ind in r.periods {
         let v = serde_json::to_value(&ind)?;
@@ -303,7 +317,7 @@ pub async fn series(db: &Db, s: &Scoped, p: &Period, name: &str) -> Result<Vec<P
             period: ind.period,
             from: ind.from,
             to: ind.to,
-            value: v.pointer(pointer).cloned().unwrap_or(serde_json::Value::Null),
+            value: v.pointer(ser.pointer).cloned().unwrap_or(serde_json::Value::Null),
         });
     }
     Ok(out)
