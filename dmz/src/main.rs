@@ -20,6 +20,12 @@ use flumon_dmz::admin::{
 };
 use flumon_dmz::{AppState, Config, Error};
 
+/// mimalloc instead of glibc's malloc: sled copies and frees a leaf node on
+/// every write, and glibc's allocator was about a quarter of the server's CPU
+/// in a profile of the upload benchmark (docs/PERFORMANCE.md, DMZ "Allocator").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "flumon-dmz", version, about = "flumon DMZ service (流感医疗服务监测 DMZ)")]
 struct Cli {

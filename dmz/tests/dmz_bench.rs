@@ -69,7 +69,8 @@ fn in_process(files: &[(String, Vec<u8>)]) -> (f64, u64) {
 #[ignore = "benchmark: run in release with --ignored"]
 async fn upload_throughput() {
     const CONC: u32 = 8;
-    const FILES_EACH: u32 = 8;
+    // FLUMON_BENCH_FILES: files per agent (default 8; more for a longer profile)
+    let files_each: u32 = std::env::var("FLUMON_BENCH_FILES").ok().and_then(|s| s.parse().ok()).unwrap_or(8);
     const ROWS: u32 = 1000;
     let mut dmz = Dmz::new(|_| {});
     let agents: Vec<Agent> = (0..CONC).map(|i| dmz.hospital(40 + i)).collect();
@@ -78,8 +79,8 @@ async fn upload_throughput() {
     let mut files = Vec::new();
     for (i, a) in agents.iter().enumerate() {
         let mut mine = Vec::new();
-        for f in 0..FILES_EACH {
-            let base = 100_000 + (i as u32 * FILES_EACH + f) * ROWS;
+        for f in 0..files_each {
+            let base = 100_000 + (i as u32 * files_each + f) * ROWS;
             let recs: Vec<_> = (base..base + ROWS).map(|n| outpatient(&a.uscc, n)).collect();
             mine.push(csv_of(&recs));
         }
@@ -114,7 +115,7 @@ async fn upload_throughput() {
     let secs = t0.elapsed().as_secs_f64();
     let cpu = cpu_secs(pid) - cpu0;
     lat.sort();
-    let records = f64::from(CONC * FILES_EACH * ROWS);
+    let records = f64::from(CONC * files_each * ROWS);
     let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize];
     eprintln!(
         "{} uploads of {ROWS} rows at concurrency {CONC}: {:.0} records/s, {:.1} MB/s, receipt latency p50 {:?} p99 {:?}",
@@ -124,13 +125,13 @@ async fn upload_throughput() {
         pct(0.5),
         pct(0.99)
     );
-    let records_n = CONC * FILES_EACH * ROWS;
+    let records_n = CONC * files_each * ROWS;
     let dmz_rate = records / secs;
     // the daily 7-day resend: the same files again, every record unchanged
     let cpu1 = cpu_secs(pid);
     let t1 = Instant::now();
     let mut tasks = Vec::new();
-    for (a, mine) in agents.iter().zip(same_files.chunks(FILES_EACH as usize)) {
+    for (a, mine) in agents.iter().zip(same_files.chunks(files_each as usize)) {
         let c = dmz.client(a);
         let token = a.token.clone();
         let mine: Vec<Vec<u8>> = mine.iter().map(|(_, b)| b.clone()).collect();
