@@ -15,7 +15,8 @@
 //! FLUMON_BENCH_SCALE (synth case volume, 4), FLUMON_BENCH_BATCH (entries per batch, 20,000),
 //! FLUMON_BENCH_RUNS (query repetitions, 30), FLUMON_BENCH_DIR (where the SQLite file goes),
 //! FLUMON_BENCH_PG_CASES (cases for the PostgreSQL ingest figure, 200,000),
-//! FLUMON_BENCH_KEEP (set: keep the SQLite file, print its path, skip PostgreSQL).
+//! FLUMON_BENCH_KEEP (set: keep the SQLite file, print its path, skip PostgreSQL),
+//! FLUMON_BENCH_QUERY_DB (a kept SQLite file: time the queries on it, load nothing).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use std::collections::BTreeSet;
@@ -23,6 +24,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
+
+/// The allocator of `flumon-intranet` (src/main.rs), so that the figures are the server's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use flumon_intranet::db::Db;
 use flumon_intranet::indicators::{Account, By, Period, Scope, Scoped, compute, scoped, views};
 use flumon_intranet::ingest::apply_batch;
@@ -275,7 +280,7 @@ where
     (pct(&mut v, 0.5), pct(&mut v, 0.95))
 }
 
-async fn queries(db: &Db, l: &Load) {
+async fn queries(db: &Db, last_day: i64) {
     let runs: usize = env("FLUMON_BENCH_RUNS", 30);
     let acct = Account::console();
     let national = scoped(&acct, &Scope::National).unwrap();
@@ -288,32 +293,36 @@ async fn queries(db: &Db, l: &Load) {
     .unwrap();
     let pcode = format!("{}0000", row.try_get::<String, _>(0).unwrap());
     let province = scoped(&acct, &Scope::region(&pcode).unwrap()).unwrap();
-    let to = flumon_intranet::timeconv::date_of(l.days.1);
+    let to = flumon_intranet::timeconv::date_of(last_day);
     let d28 = Period::new(to - chrono::Duration::days(27), to, By::Week).unwrap();
     let d7 = Period::new(to - chrono::Duration::days(6), to, By::Day).unwrap();
     let y1 = Period::new(to - chrono::Duration::days(363), to, By::Week).unwrap();
     println!("queries ({runs} runs each, after one warm-up; last day {to}; province {pcode}):");
     println!("{:<52} {:>9} {:>9}", "query", "p50 ms", "p95 ms");
     let mut worst: f64 = 0.0;
-    let cases: [(&str, &Scoped, u8, &Period); 6] = [
-        ("indicators national, 28 days by week", &national, 0, &d28),
-        ("indicators province, 28 days by week", &province, 0, &d28),
-        ("time series national, 364 days by week", &national, 1, &y1),
-        ("time series province, 364 days by week", &province, 1, &y1),
-        ("region tree national, 7 days", &national, 2, &d7),
-        ("region tree province, 7 days", &province, 2, &d7),
+    let cases: [(&str, &Scoped, &str, &Period); 10] = [
+        ("indicators national, 28 days by week", &national, "", &d28),
+        ("indicators province, 28 days by week", &province, "", &d28),
+        ("time series national, 364 days by week", &national, "cases", &y1),
+        ("time series province, 364 days by week", &province, "cases", &y1),
+        ("time series positivity national, 364 days", &national, "positivity", &y1),
+        ("time series positivity province, 364 days", &province, "positivity", &y1),
+        ("time series timeliness national, 364 days", &national, "timeliness", &y1),
+        ("time series timeliness province, 364 days", &province, "timeliness", &y1),
+        ("region tree national, 7 days", &national, "tree", &d7),
+        ("region tree province, 7 days", &province, "tree", &d7),
     ];
-    for (name, s, kind, p) in cases {
+    for (name, s, what, p) in cases {
         let (p50, p95) = time(runs, || async {
-            match kind {
-                0 => {
+            match what {
+                "" => {
                     std::hint::black_box(compute::report(db, s, p).await.unwrap());
                 }
-                1 => {
-                    std::hint::black_box(views::series(db, s, p, "cases").await.unwrap());
-                }
-                _ => {
+                "tree" => {
                     std::hint::black_box(views::tree(db, s, p).await.unwrap());
+                }
+                series => {
+                    std::hint::black_box(views::series(db, s, p, series).await.unwrap());
                 }
             }
         })
@@ -337,6 +346,14 @@ async fn main() {
     let cases: u64 = env("FLUMON_BENCH_CASES", 10_000_000);
     let batch: usize = env("FLUMON_BENCH_BATCH", 20_000);
     let base = std::env::var("FLUMON_BENCH_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| std::env::temp_dir());
+    if let Ok(path) = std::env::var("FLUMON_BENCH_QUERY_DB") {
+        // Only the queries, on a database an earlier run kept (FLUMON_BENCH_KEEP).
+        let db = Db::open(&format!("sqlite://{path}")).await.unwrap();
+        let last: i64 = sqlx::query_scalar("SELECT MAX(day) FROM rollup_region").fetch_one(&db.pool).await.unwrap();
+        println!("SQLite database: {path} ({:.1} MiB)", file_size(Path::new(&path)) as f64 / 1048576.0);
+        queries(&db, last).await;
+        return;
+    }
     let dir = tempfile::tempdir_in(&base).unwrap();
     let gen_dir = dir.path().join("synth");
 
@@ -358,7 +375,7 @@ async fn main() {
         flumon_intranet::timeconv::date_of(l.days.0),
         flumon_intranet::timeconv::date_of(l.days.1)
     );
-    queries(&db, &l).await;
+    queries(&db, l.days.1).await;
     db.pool.close().await;
     if std::env::var_os("FLUMON_BENCH_KEEP").is_some() {
         // keep the loaded database for the page timings (intranet/benches/pages.py)
@@ -384,7 +401,7 @@ async fn main() {
         .await
         .unwrap();
         println!("PostgreSQL schema size: {:.1} MiB", size as f64 / 1048576.0);
-        queries(&pg, &l).await;
+        queries(&pg, l.days.1).await;
         pg.pool.close().await;
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&admin).await.unwrap();
     }

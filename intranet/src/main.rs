@@ -20,6 +20,11 @@ use flumon_intranet::config::Config;
 use flumon_intranet::indicators::{By, Period, Role};
 use flumon_intranet::{auth, mem, report, server};
 
+/// mimalloc instead of glibc's malloc, as in `flumon-dmz` (the ingest bench
+/// uses it too, so its figures are the server's; docs/PERFORMANCE.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "flumon-intranet", version, about = "flumon intranet service (流感医疗服务监测 内网)")]
 struct Cli {
