@@ -100,7 +100,8 @@ async fn upload(
     // at most 2 × max_concurrent_uploads bodies of ≤ INLINE_MAX in memory at once; larger
     // ones stream into the raw archive (stream.rs)
     let _body_slot = state.body_slots.acquire().await.map_err(|_| Error::Unavailable("shutting down".into()))?;
-    let got = stream::receive(&state, &org, ty, body, content_type.as_deref(), declared, drain_cap).await?;
+    let mut body = body;
+    let got = stream::receive(&state, &org, ty, &mut body, content_type.as_deref(), declared, drain_cap).await?;
     let (status, receipt) = match got {
         stream::Received::TooLarge => {
             let (status, receipt) = pipeline::too_large_via(&state, &org, ty, Via::Api).await?;

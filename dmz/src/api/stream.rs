@@ -3,7 +3,9 @@
 //! is kept in memory and goes the ordinary way; past it, every frame goes to
 //! a blocking worker that encrypts it into the raw archive (a file, SM4-GCM
 //! segments) and scans it (format, encoding, CSV quotes), then the pipeline
-//! reads the archived bytes back to parse them in chunks.
+//! reads the archived bytes back to parse them in chunks. The same for an
+//! agent's request body and for the file field of the web upload form
+//! ([`Chunks`]).
 //!
 //! ```text
 //!  frames ─▶ ≤ INLINE_MAX? ─ yes, body ends ─▶ Received::Small(Bytes)
@@ -31,6 +33,36 @@ use crate::state::AppState;
 
 /// Bodies up to this size are processed from memory (one chunk of work).
 pub const INLINE_MAX: usize = 4 << 20;
+
+/// A source of body bytes: an agent's request body, or the file field of the
+/// web page's multipart form.
+pub trait Chunks {
+    /// The next piece of the body; `Ok(None)` at its end; `Err(())` when it
+    /// could not be read (cut off, timed out, malformed multipart).
+    fn next_chunk(&mut self) -> impl Future<Output = std::result::Result<Option<Bytes>, ()>> + Send;
+}
+
+impl Chunks for Body {
+    async fn next_chunk(&mut self) -> std::result::Result<Option<Bytes>, ()> {
+        loop {
+            match self.frame().await {
+                None => return Ok(None),
+                Some(Err(_)) => return Err(()),
+                Some(Ok(f)) => {
+                    if let Ok(d) = f.into_data() {
+                        return Ok(Some(d));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Chunks for axum::extract::multipart::Field<'_> {
+    async fn next_chunk(&mut self) -> std::result::Result<Option<Bytes>, ()> {
+        self.chunk().await.map_err(|_| ())
+    }
+}
 
 /// What reading a body gave.
 pub enum Received {
@@ -121,11 +153,11 @@ async fn join(worker: &mut JoinHandle<Result<Option<Spooled>>>) -> Result<Option
 /// Reads a body of at most `max` bytes: in memory when small, streamed into
 /// the archive when not; `TooLarge` past `max` (what is past is read and
 /// dropped, up to `drain_cap` bytes in all, so the client sees the 413).
-pub async fn receive(
+pub async fn receive<C: Chunks + Send>(
     state: &AppState,
     org: &str,
     ty: RecordType,
-    body: Body,
+    body: &mut C,
     ct: Option<&str>,
     declared: Option<u64>,
     drain_cap: u64,
@@ -134,21 +166,20 @@ pub async fn receive(
     let inline = (INLINE_MAX as u64).min(max);
     let want = declared.unwrap_or(0).min(inline);
     let mut buf = BytesMut::with_capacity(usize::try_from(want).unwrap_or(0));
-    let mut body = body;
     let mut total = 0u64;
     let mut spool: Option<Spool> = None;
     let mut over = false;
-    while let Some(frame) = body.frame().await {
-        let frame = match frame {
-            Ok(f) => f,
-            Err(_) => {
+    loop {
+        let d = match body.next_chunk().await {
+            Ok(Some(d)) => d,
+            Ok(None) => break,
+            Err(()) => {
                 if let Some(s) = spool.take() {
                     s.abort().await;
                 }
                 return Err(Error::bad_request("请求体读取失败或超时 (request body could not be read)"));
             }
         };
-        let Ok(d) = frame.into_data() else { continue };
         total = total.saturating_add(d.len() as u64);
         if total > max && !over {
             over = true;

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //!  GET  /hospital/upload            type + file form, the latest receipts
-//!  POST /hospital/upload            multipart: csrf, type, file ─▶ pipeline::process_upload(session's code)
+//!  POST /hospital/upload            multipart: csrf, type, file ─▶ api::stream::receive (≤ 4 MiB in memory,
+//!                                   else streamed into the raw archive) ─▶ pipeline (session's code)
 //!                                   ─▶ 303 /hospital/receipts/{id}      (over the size limit: 413 receipt)
 //!  GET  /hospital/receipts?month=   the month's receipts (newest first)
 //!  GET  /hospital/receipts/{id}     counts + error table (row, field, code, message)
@@ -15,7 +16,6 @@
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect};
-use bytes::Bytes;
 use chrono::{Datelike, NaiveDate, NaiveDateTime};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -24,8 +24,10 @@ use flumon_shared::model::{RecordType, type_def};
 
 use super::extract::{HospitalUser, Web, WebResult, check_token};
 use super::layout::{csrf_field, html_ok, msg, page, row};
+use crate::api::stream::Received;
 use crate::error::Error;
 use crate::hospitals::{ReceiptRecord, now_cst};
+use crate::pipeline::Via;
 use crate::state::AppState;
 use crate::store::trees;
 
@@ -162,19 +164,20 @@ pub async fn upload(State(state): State<AppState>, web: Web, h: HospitalUser, mu
             Some("file") => {
                 let ty = ty.ok_or_else(bad)?;
                 let ct = content_type_of(field.content_type(), field.file_name());
-                let mut buf = Vec::new();
-                let mut over = false;
-                while let Some(chunk) = field.chunk().await.map_err(|_| bad())? {
-                    if buf.len() + chunk.len() > max {
-                        over = true;
-                        break;
+                // as for agents (api/stream.rs): up to 4 MiB in memory, larger files streamed
+                // into the raw archive and read back in chunks; past the limit, the 413 receipt
+                let _body_slot =
+                    state.body_slots.acquire().await.map_err(|_| Error::Unavailable("shutting down".into()))?;
+                let got = crate::api::stream::receive(&state, &h.code, ty, &mut field, ct.as_deref(), None, max as u64)
+                    .await?;
+                let (_, receipt) = match got {
+                    Received::TooLarge => crate::pipeline::too_large(&state, &h.code, ty).await?,
+                    Received::Small(bytes) => {
+                        crate::pipeline::process_upload(&state, &h.code, ty, bytes, ct.as_deref()).await?
                     }
-                    buf.extend_from_slice(&chunk);
-                }
-                let (_, receipt) = if over {
-                    crate::pipeline::too_large(&state, &h.code, ty).await?
-                } else {
-                    crate::pipeline::process_upload(&state, &h.code, ty, Bytes::from(buf), ct.as_deref()).await?
+                    Received::Spooled(sp) => {
+                        crate::pipeline::process_spooled(&state, &h.code, ty, sp, Via::Web).await?
+                    }
                 };
                 state
                     .audit(
