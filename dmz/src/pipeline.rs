@@ -27,7 +27,7 @@ use flumon_shared::crypto::SymKey;
 use flumon_shared::entries::{Entry, ReceiptSummary};
 use flumon_shared::model::{ParsedFile, RawRow, RecordType};
 use flumon_shared::parse::stream::{Plan, StreamError, parse_stream};
-use flumon_shared::parse::{Format, Limits, parse_upload};
+use flumon_shared::parse::{Format, Limits, parse_upload, xlsx};
 use flumon_shared::receipt::{Accepted, MAX_LISTED_ERRORS, Receipt, check_file};
 use flumon_shared::validate::Ctx;
 
@@ -200,7 +200,8 @@ fn upload_blocking(
 /// A streamed upload: the scan's verdict, then (CSV/JSON) a first read of
 /// the archived bytes that only looks for whole-file errors, then a second
 /// that validates, desensitises and queues chunk by chunk. Memory: one chunk
-/// of rows. XLSX needs the whole zip: it is read back into memory (≤ the byte limit).
+/// of rows. XLSX needs the whole zip: its bytes are read back into memory (≤ the byte
+/// limit), its rows handed on a chunk at a time the same way.
 fn spooled_blocking(
     state: &AppState,
     org: &str,
@@ -217,18 +218,25 @@ fn spooled_blocking(
     };
     let store = &state.store;
     if plan.format == Format::Xlsx {
+        // A zip is read from its end (the central directory): the bytes are held (≤ the
+        // byte limit), the parsed rows never more than a chunk, read twice as below.
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut archive::plain_reader(store, &meta, &key)?, &mut bytes)?;
         drop(key);
-        return match parse_upload(ty, &bytes, Some(XLSX_TYPE), limits) {
-            Ok(file) => {
-                drop(bytes);
-                let mut run = Run::new(state, org, ty, receipt_id, now)?;
-                run.rows(file.rows)?;
-                run.finish(via)
+        match xlsx::parse_chunks(ty, &bytes, limits, CHUNK, |_| Ok::<(), Error>(())) {
+            Ok(_) => {}
+            Err(StreamError::File(e)) => return whole_file(state, org, ty, receipt_id, &e, via, now),
+            Err(StreamError::Sink(e)) => return Err(e),
+        }
+        let mut run = Run::new(state, org, ty, receipt_id, now)?;
+        match xlsx::parse_chunks(ty, &bytes, limits, CHUNK, |rows| run.rows(rows)) {
+            Ok(_) => {}
+            Err(StreamError::Sink(e)) => return Err(e),
+            Err(StreamError::File(e)) => {
+                return Err(Error::Internal(format!("second read of an upload disagreed with the first: {e}")));
             }
-            Err(e) => whole_file(state, org, ty, receipt_id, &e, via, now),
-        };
+        }
+        return run.finish(via);
     }
     let reader = archive::plain_reader(store, &meta, &key)?;
     match parse_stream(ty, &plan, reader, limits, CHUNK, |_| Ok::<(), Error>(())) {
@@ -248,8 +256,6 @@ fn spooled_blocking(
     drop(key);
     run.finish(via)
 }
-
-const XLSX_TYPE: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
 /// The receipt of an upload refused as a whole (422, or 413 for too many rows).
 fn whole_file(

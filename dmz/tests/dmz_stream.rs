@@ -8,6 +8,7 @@
 //!  6 MiB CSV, extra column in the last row ─▶ 422 FILE_ROW_WIDTH, records_accepted unchanged
 //!  TLS by hand: 16 of 60 MiB sent, connection dropped ─▶ no item left in raw/, meta all complete
 //!  65 MiB body ─▶ 413, no item left
+//!  ~9 MiB XLSX (3,000 records on sheet 1, padding on sheet 2) ─▶ streamed, rows read a chunk at a time ─▶ 200
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
@@ -51,6 +52,41 @@ fn padded_csv(org: &str, first: u32, rows: u32, pad: usize) -> Vec<u8> {
         }
     }
     out
+}
+
+/// An XLSX file: the records on the first sheet (every value as text), and a
+/// second sheet of `pad` bytes of hard-to-compress text (only the first sheet is read).
+fn xlsx_of(records: &[serde_json::Value], pad: usize) -> Vec<u8> {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    let keys: Vec<String> = records[0].as_object().unwrap().keys().cloned().collect();
+    for (c, k) in keys.iter().enumerate() {
+        ws.write_string(0, c as u16, k).unwrap();
+    }
+    for (r, rec) in records.iter().enumerate() {
+        for (c, k) in keys.iter().enumerate() {
+            let v = match &rec[k] {
+                serde_json::Value::Null => continue,
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            ws.write_string(r as u32 + 1, c as u16, &v).unwrap();
+        }
+    }
+    let ws = wb.add_worksheet();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in 0..pad / 1000 {
+        let cell: String = (0..1000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                char::from(b'a' + (x % 26) as u8)
+            })
+            .collect();
+        ws.write_string(i as u32, 0, &cell).unwrap();
+    }
+    wb.save_to_buffer().unwrap()
 }
 
 fn big_csv(org: &str, first: u32, rows: u32) -> Vec<u8> {
@@ -184,6 +220,17 @@ async fn streamed_uploads() {
     assert_eq!(r.json().unwrap()["errors"][0]["code"], "FILE_TOO_LARGE");
     assert_eq!(raw_files(&dmz).len(), 3, "a refused upload left its spool file");
 
+    // streamed XLSX: a zip is read from its end, so its bytes are read back whole, its rows
+    // a chunk at a time (three chunks here), the receipt as for any upload
+    let recs: Vec<_> = (800_000..803_000).map(|n| outpatient(&b.uscc, n)).collect();
+    let x = xlsx_of(&recs, 9 << 20);
+    assert!(x.len() > 4 << 20, "{}", x.len());
+    let xlsx_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+    let r = upload(&cb, &b.token, "outpatient", Some(xlsx_type), x).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json().unwrap()["accepted"].as_u64(), Some(3000));
+    assert_eq!(raw_files(&dmz).len(), 4);
+
     dmz.stop();
     // every raw item complete (nothing half-written), and its file where the meta says
     let cfg = flumon_dmz::Config::load(&dmz.config).unwrap();
@@ -196,13 +243,13 @@ async fn streamed_uploads() {
         .map(|v| serde_json::from_slice(&v.unwrap()).unwrap())
         .collect();
     assert!(metas.iter().all(|m| m.complete), "an incomplete raw item");
-    assert_eq!(metas.iter().filter(|m| m.in_file).count(), 3);
+    assert_eq!(metas.iter().filter(|m| m.in_file).count(), 4);
     let receipts = db.open_tree("receipts").unwrap();
     let vias: Vec<String> = receipts
         .iter()
         .values()
         .map(|v| serde_json::from_slice::<serde_json::Value>(&v.unwrap()).unwrap()["via"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(vias.len(), 7);
+    assert_eq!(vias.len(), 8);
     assert!(vias.iter().all(|v| v == "api"), "{vias:?}");
 }

@@ -41,7 +41,36 @@ pub fn parse_xlsx(data: &[u8]) -> Result<(), String> {
         Some(at) => (data.get(..at).unwrap_or_default(), data.get(at + 1..)),
         None => (data, None),
     };
-    run(&xlsx_from_sheet(sheet, shared), Some(XLSX_TYPE))
+    let wb = xlsx_from_sheet(sheet, shared);
+    run(&wb, Some(XLSX_TYPE))?;
+    if data.starts_with(b"PK\x03\x04") {
+        chunks_agree(data)?;
+    }
+    chunks_agree(&wb)
+}
+
+/// `xlsx::parse_chunks` (the DMZ's streamed XLSX, called once the format is
+/// known to be XLSX) gives what `parse_upload` gives: the same rows, or a
+/// whole-file error with the same code.
+fn chunks_agree(data: &[u8]) -> Result<(), String> {
+    use super::stream::StreamError;
+    let limits = fuzz_limits();
+    let ty = RecordType::Outpatient;
+    let whole = parse_upload(ty, data, Some(XLSX_TYPE), &limits);
+    let mut rows = Vec::new();
+    let chunked = super::xlsx::parse_chunks(ty, data, &limits, 7, |c| {
+        rows.extend(c);
+        Ok::<(), ()>(())
+    });
+    let code = |e: &Error| match e {
+        Error::File { code, .. } | Error::TooLarge { code, .. } => Some(*code),
+        _ => None,
+    };
+    match (whole, chunked) {
+        (Ok(f), Ok(n)) if f.rows == rows && n == rows.len() => Ok(()),
+        (Err(a), Err(StreamError::File(b))) if code(&a) == code(&b) => Ok(()),
+        (a, b) => Err(format!("parse_chunks disagrees: {:?} vs {:?}", a.map(|f| f.rows.len()), b.map_err(|_| ()))),
+    }
 }
 
 const XLSX_TYPE: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";

@@ -110,7 +110,7 @@ pub mod stream;
 mod stream_json;
 #[cfg(test)]
 mod testutil;
-mod xlsx;
+pub mod xlsx;
 pub mod zipguard;
 
 use std::io::Read;

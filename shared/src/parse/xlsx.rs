@@ -6,8 +6,11 @@
 //!  bytes ─▶ zipguard::check (bounded inflate of every entry)
 //!        ─▶ catch_unwind { calamine Xlsx ─▶ first sheet ─▶ next_cell()… }
 //!             row 0 cells ─▶ header names ─▶ Header::map
-//!             row r cells ─▶ RowBuilder (row = r) ─▶ Rows (≤ max_rows)
+//!             row r cells ─▶ RowBuilder (row = r) ─▶ Rows (≤ max_rows)           parse
+//!                                                 └▶ Chunker ─▶ sink, n at a time  parse_chunks
 //! ```
+//! A zip is read from its end (the central directory), so the bytes are held;
+//! [`parse_chunks`] at least never holds more than a chunk of parsed rows.
 
 use std::io::Cursor;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -16,9 +19,10 @@ use calamine::{DataRef, ExcelDateTime, Reader, Xlsx, XlsxError};
 use chrono::NaiveDate;
 
 use super::header::{Header, RowBuilder, Rows, cell_string};
+use super::stream::{Chunker, StreamError};
 use super::{FILE_EMPTY, FILE_NO_HEADER, FILE_XLSX_CORRUPT, Limits, zipguard};
 use crate::error::Error;
-use crate::model::{Cell, ParsedFile, RecordType, type_def};
+use crate::model::{Cell, ParsedFile, RawRow, RecordType, type_def};
 
 /// Excel's grid: 1,048,576 rows × 16,384 columns.
 const MAX_ROW: u32 = 1 << 20;
@@ -27,9 +31,29 @@ const MAX_COL: u32 = 1 << 14;
 /// Parse an XLSX upload (the zip guard first, calamine behind a panic net).
 pub(crate) fn parse(ty: RecordType, bytes: &[u8], limits: &Limits) -> Result<ParsedFile, Error> {
     zipguard::check(bytes, limits)?;
-    match catch_unwind(AssertUnwindSafe(|| read_sheet(ty, bytes, limits))) {
-        Ok(result) => result,
+    let mut rows = Rows::new(limits);
+    match catch_unwind(AssertUnwindSafe(|| read_sheet(ty, bytes, &mut |r| rows.push(r).map(|()| true)))) {
+        Ok(result) => result.map(|_| ParsedFile { ty, rows: rows.rows }),
         Err(_) => Err(corrupt("文件结构异常")),
+    }
+}
+
+/// [`parse`], handing the rows to `sink` `chunk_rows` at a time instead of
+/// collecting them (what `parse::stream::parse_stream` does for CSV and JSON).
+/// Returns the number of rows.
+pub fn parse_chunks<E>(
+    ty: RecordType,
+    bytes: &[u8],
+    limits: &Limits,
+    chunk_rows: usize,
+    sink: impl FnMut(Vec<RawRow>) -> Result<(), E>,
+) -> Result<usize, StreamError<E>> {
+    zipguard::check(bytes, limits)?;
+    let mut chunker = Chunker::new(limits, chunk_rows, sink);
+    match catch_unwind(AssertUnwindSafe(|| read_sheet(ty, bytes, &mut |r| chunker.push(r)))) {
+        Ok(Ok(_)) => chunker.finish(),
+        Ok(Err(e)) => Err(StreamError::File(e)),
+        Err(_) => Err(StreamError::File(corrupt("文件结构异常"))),
     }
 }
 
@@ -54,7 +78,13 @@ fn xlsx_error(e: &XlsxError) -> Error {
     }
 }
 
-fn read_sheet(ty: RecordType, bytes: &[u8], limits: &Limits) -> Result<ParsedFile, Error> {
+/// Reads the first sheet, giving each finished row (or `None` for a blank
+/// one) to `push`; stops early when `push` says `false` (`Ok(false)`).
+fn read_sheet(
+    ty: RecordType,
+    bytes: &[u8],
+    push: &mut dyn FnMut(Option<RawRow>) -> Result<bool, Error>,
+) -> Result<bool, Error> {
     let def = type_def(ty);
     let mut wb: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(|e| xlsx_error(&e))?;
     let Some(first) = wb.sheet_names().first().cloned() else {
@@ -66,7 +96,6 @@ fn read_sheet(ty: RecordType, bytes: &[u8], limits: &Limits) -> Result<ParsedFil
     let mut header: Option<Header> = None;
     let mut current: Option<(u32, RowBuilder)> = None;
     let mut last_row: u32 = 0;
-    let mut rows = Rows::new(limits);
     while let Some(c) = cells.next_cell().map_err(|e| xlsx_error(&e))? {
         let (r, col) = c.get_position();
         if r >= MAX_ROW || col >= MAX_COL {
@@ -94,8 +123,10 @@ fn read_sheet(ty: RecordType, bytes: &[u8], limits: &Limits) -> Result<ParsedFil
         match &mut current {
             Some((cr, _)) if *cr == r => {}
             _ => {
-                if let Some((cr, b)) = current.take() {
-                    rows.push(b.finish(row_number(cr)))?;
+                if let Some((cr, b)) = current.take()
+                    && !push(b.finish(row_number(cr)))?
+                {
+                    return Ok(false);
                 }
                 current = Some((r, RowBuilder::new(def)));
             }
@@ -111,9 +142,9 @@ fn read_sheet(ty: RecordType, bytes: &[u8], limits: &Limits) -> Result<ParsedFil
         map_header(def, &names)?;
     }
     if let Some((cr, b)) = current.take() {
-        rows.push(b.finish(row_number(cr)))?;
+        return push(b.finish(row_number(cr)));
     }
-    Ok(ParsedFile { ty, rows: rows.rows })
+    Ok(true)
 }
 
 fn map_header(def: &crate::model::TypeDef, names: &[Option<String>]) -> Result<Header, Error> {
@@ -289,5 +320,54 @@ mod tests {
         // A zip without a workbook.
         let z = super::super::testutil::raw_zip(&[]);
         assert_eq!(code(parse(OP, &z, CT)), FILE_XLSX_CORRUPT);
+    }
+
+    /// `parse_chunks` gives the rows of `parse`, in order, `n` at a time; whole-file errors
+    /// (also past `max_rows`) are `StreamError::File`; a failing sink stops the reading.
+    #[test]
+    fn chunks_equal_the_whole_parse() {
+        use super::super::stream::StreamError;
+        let names: Vec<&'static str> = (0..25).map(|i| &*format!("病人{i}").leak()).collect();
+        let mut rows = vec![vec![S("XM"), S("KSMC")]];
+        for (i, n) in names.iter().enumerate() {
+            rows.push(if i % 7 == 3 { vec![] } else { vec![S(n), S("儿科")] });
+        }
+        let bytes = xlsx(&rows);
+        let whole = parse(OP, &bytes, CT).unwrap().rows;
+        assert_eq!(whole.len(), 21);
+        for n in [1, 4, 21, 1000] {
+            let mut got = Vec::new();
+            let mut sizes = Vec::new();
+            let count = super::parse_chunks(OP, &bytes, &Limits::default(), n, |c| {
+                sizes.push(c.len());
+                got.extend(c);
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+            assert_eq!(count, 21);
+            assert_eq!(got, whole, "chunks of {n}");
+            assert!(sizes.iter().all(|s| *s <= n && *s > 0), "{sizes:?}");
+        }
+        let l = Limits { max_rows: 20, ..Limits::default() };
+        match super::parse_chunks(OP, &bytes, &l, 4, |_| Ok::<(), ()>(())) {
+            Err(StreamError::File(e)) => assert_eq!(code::<()>(Err(e)), FILE_TOO_MANY_ROWS),
+            other => panic!("{other:?}"),
+        }
+        let mut calls = 0;
+        let r = super::parse_chunks(OP, &bytes, &Limits::default(), 4, |_| {
+            calls += 1;
+            if calls == 2 { Err("sink failed") } else { Ok(()) }
+        });
+        assert!(matches!(r, Err(StreamError::Sink("sink failed"))), "{r:?}");
+        assert_eq!(calls, 2, "no chunk after the sink failed");
+        let bad = xlsx(&[vec![S("XM"), S("备注")], vec![S("A"), S("B")]]);
+        match super::parse_chunks(OP, &bad, &Limits::default(), 4, |_| Ok::<(), ()>(())) {
+            Err(StreamError::File(e)) => assert_eq!(code::<()>(Err(e)), FILE_UNKNOWN_COLUMN),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            super::parse_chunks(OP, &bytes[..bytes.len() / 2], &Limits::default(), 4, |_| Ok::<(), ()>(())),
+            Err(StreamError::File(_))
+        ));
     }
 }
