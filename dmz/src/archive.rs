@@ -17,13 +17,14 @@
 //! still says incomplete after a crash is removed at start (it was never
 //! acknowledged). Export and purge: `export.rs`.
 
+use std::fs::File;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
-use flumon_shared::crypto::{DecryptReader, EncryptWriter, Sm3Hasher, SymKey};
+use flumon_shared::crypto::{DecryptReader, EncryptWriter, SeekDecryptReader, SegmentLimits, Sm3Hasher, SymKey};
 
 use crate::error::{Error, Result, codec};
 use crate::hospitals::now_cst;
@@ -302,6 +303,17 @@ impl Read for ChunkReader {
 /// before it is released), with the data key still in memory.
 pub fn plain_reader(store: &Store, meta: &RawMeta, key: &SymKey) -> Result<impl Read + Send + use<>> {
     Ok(DecryptReader::new(key, &aad(&meta.item_id, &meta.hospital), cipher_source(store, meta)?)?)
+}
+
+/// A decrypting reader that can seek (an XLSX upload's zip is read from its
+/// end), over an item kept as a file, as every streamed upload is: one 1 MiB
+/// segment in memory at a time, each authenticated before it is read.
+pub fn seek_reader(store: &Store, meta: &RawMeta, key: &SymKey) -> Result<SeekDecryptReader<std::io::BufReader<File>>> {
+    if !meta.in_file {
+        return Err(Error::Internal("seek_reader: the item is not kept as a file".into()));
+    }
+    let f = std::io::BufReader::with_capacity(64 * 1024, File::open(item_path(store, &meta.item_id))?);
+    Ok(SeekDecryptReader::new(key, &aad(&meta.item_id, &meta.hospital), f, SegmentLimits::default())?)
 }
 
 /// Archives `bytes` (e.g. a registration scan) encrypted like raw data; returns the item id once durable.

@@ -200,8 +200,7 @@ fn upload_blocking(
 /// A streamed upload: the scan's verdict, then (CSV/JSON) a first read of
 /// the archived bytes that only looks for whole-file errors, then a second
 /// that validates, desensitises and queues chunk by chunk. Memory: one chunk
-/// of rows. XLSX needs the whole zip: its bytes are read back into memory (≤ the byte
-/// limit), its rows handed on a chunk at a time the same way.
+/// of rows. XLSX the same, through a reader that seeks (archive::seek_reader).
 fn spooled_blocking(
     state: &AppState,
     org: &str,
@@ -218,24 +217,25 @@ fn spooled_blocking(
     };
     let store = &state.store;
     if plan.format == Format::Xlsx {
-        // A zip is read from its end (the central directory): the bytes are held (≤ the
-        // byte limit), the parsed rows never more than a chunk, read twice as below.
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut archive::plain_reader(store, &meta, &key)?, &mut bytes)?;
-        drop(key);
-        match xlsx::parse_chunks(ty, &bytes, limits, CHUNK, |_| Ok::<(), Error>(())) {
+        // A zip is read from its end (the central directory): through a decrypting reader
+        // that seeks in the archived file, one segment in memory at a time, and read twice
+        // as below; the parsed rows are handed on a chunk at a time.
+        let reader = archive::seek_reader(store, &meta, &key)?;
+        match xlsx::parse_chunks(ty, reader, limits, CHUNK, |_| Ok::<(), Error>(())) {
             Ok(_) => {}
             Err(StreamError::File(e)) => return whole_file(state, org, ty, receipt_id, &e, via, now),
             Err(StreamError::Sink(e)) => return Err(e),
         }
         let mut run = Run::new(state, org, ty, receipt_id, now)?;
-        match xlsx::parse_chunks(ty, &bytes, limits, CHUNK, |rows| run.rows(rows)) {
+        let reader = archive::seek_reader(store, &meta, &key)?;
+        match xlsx::parse_chunks(ty, reader, limits, CHUNK, |rows| run.rows(rows)) {
             Ok(_) => {}
             Err(StreamError::Sink(e)) => return Err(e),
             Err(StreamError::File(e)) => {
                 return Err(Error::Internal(format!("second read of an upload disagreed with the first: {e}")));
             }
         }
+        drop(key);
         return run.finish(via);
     }
     let reader = archive::plain_reader(store, &meta, &key)?;

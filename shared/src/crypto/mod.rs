@@ -38,7 +38,7 @@ pub(crate) use keys::sync_parent_dir;
 pub use keys::{MAC_KEY_LEN, MacKey, SYM_KEY_LEN, SymKey};
 pub use segmented::{
     DEFAULT_SEGMENT_SIZE, DecryptReader, EncryptWriter, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, SEG_HEADER_LEN, SEG_MAGIC,
-    SegmentLimits, open, open_with_limits, seal, seal_with_segment_size,
+    SeekDecryptReader, SegmentLimits, open, open_with_limits, seal, seal_with_segment_size,
 };
 pub use sm2key::{SM2_DIST_ID, SM2_SIGNATURE_LEN, Sm2PrivateKey, Sm2PublicKey, Sm2Signature};
 pub use sm3_hmac::HmacSm3Key;

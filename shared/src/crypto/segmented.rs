@@ -235,6 +235,37 @@ fn build_header(segment_size: u32, file_id: &[u8; 16], nonce_prefix: &[u8; 4]) -
     h
 }
 
+/// Reads and checks a header; the segment size is checked against `limits`
+/// before anything is allocated. Returns the file's crypto, id and segment size.
+fn read_header<R: Read>(
+    key: &SymKey,
+    aad: &[u8],
+    inner: &mut R,
+    limits: SegmentLimits,
+) -> Result<(FileCrypto, [u8; 16], u32)> {
+    let mut header = [0u8; SEG_HEADER_LEN];
+    inner.read_exact(&mut header).map_err(|e| match e.kind() {
+        io::ErrorKind::UnexpectedEof => Error::Format("segmented file shorter than its header".into()),
+        _ => Error::Io(e),
+    })?;
+    let (magic, rest) = header.split_first_chunk::<8>().ok_or_else(|| internal("header"))?;
+    let (fixed, rest) = rest.split_first_chunk::<4>().ok_or_else(|| internal("header"))?;
+    let (size, rest) = rest.split_first_chunk::<4>().ok_or_else(|| internal("header"))?;
+    let (file_id, _) = rest.split_first_chunk::<16>().ok_or_else(|| internal("header"))?;
+    if *magic != SEG_MAGIC {
+        return Err(Error::Format("not a flumon segmented file (bad magic)".into()));
+    }
+    if *fixed != [VERSION, ALG_SM4_GCM_HMAC_SM3_KDF, 0, 0] {
+        return Err(Error::Format(format!("unsupported segmented file version/algorithm {fixed:02x?}")));
+    }
+    let seg_size = u32::from_be_bytes(*size);
+    if seg_size < MIN_SEGMENT_SIZE || seg_size > limits.max_segment_size.min(MAX_SEGMENT_SIZE) {
+        return Err(Error::Format(format!("segment size {seg_size} out of range")));
+    }
+    let fc = FileCrypto::new(key, &header, aad)?;
+    Ok((fc, *file_id, seg_size))
+}
+
 /// Streaming decryptor: a [`Read`] that yields plaintext segment by segment,
 /// each only after its tag verified. Errors are `InvalidData`.
 pub struct DecryptReader<R: Read> {
@@ -260,31 +291,12 @@ impl<R: Read> DecryptReader<R> {
     /// Reads and checks the header; the segment size is checked against
     /// `limits` before any buffer is allocated.
     pub fn with_limits(key: &SymKey, aad: &[u8], mut inner: R, limits: SegmentLimits) -> Result<Self> {
-        let mut header = [0u8; SEG_HEADER_LEN];
-        inner.read_exact(&mut header).map_err(|e| match e.kind() {
-            io::ErrorKind::UnexpectedEof => Error::Format("segmented file shorter than its header".into()),
-            _ => Error::Io(e),
-        })?;
-        let (magic, rest) = header.split_first_chunk::<8>().ok_or_else(|| internal("header"))?;
-        let (fixed, rest) = rest.split_first_chunk::<4>().ok_or_else(|| internal("header"))?;
-        let (size, rest) = rest.split_first_chunk::<4>().ok_or_else(|| internal("header"))?;
-        let (file_id, _) = rest.split_first_chunk::<16>().ok_or_else(|| internal("header"))?;
-        if *magic != SEG_MAGIC {
-            return Err(Error::Format("not a flumon segmented file (bad magic)".into()));
-        }
-        if *fixed != [VERSION, ALG_SM4_GCM_HMAC_SM3_KDF, 0, 0] {
-            return Err(Error::Format(format!("unsupported segmented file version/algorithm {fixed:02x?}")));
-        }
-        let seg_size = u32::from_be_bytes(*size);
-        if seg_size < MIN_SEGMENT_SIZE || seg_size > limits.max_segment_size.min(MAX_SEGMENT_SIZE) {
-            return Err(Error::Format(format!("segment size {seg_size} out of range")));
-        }
+        let (fc, file_id, seg_size) = read_header(key, aad, &mut inner, limits)?;
         let seg_ct = usize::try_from(seg_size).map_err(|_| internal("segment size"))? + GCM_TAG_LEN;
-        let fc = FileCrypto::new(key, &header, aad)?;
         Ok(DecryptReader {
             inner,
             fc,
-            file_id: *file_id,
+            file_id,
             seg_ct,
             pending: Vec::with_capacity(seg_ct + 1),
             out: Zeroizing::new(Vec::with_capacity(seg_ct)),
@@ -414,6 +426,9 @@ pub fn open_with_limits(key: &SymKey, aad: &[u8], sealed: &[u8], limits: Segment
     })?;
     Ok(out)
 }
+
+mod seek;
+pub use seek::SeekDecryptReader;
 
 #[cfg(test)]
 mod tests;

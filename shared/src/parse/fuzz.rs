@@ -58,7 +58,7 @@ fn chunks_agree(data: &[u8]) -> Result<(), String> {
     let ty = RecordType::Outpatient;
     let whole = parse_upload(ty, data, Some(XLSX_TYPE), &limits);
     let mut rows = Vec::new();
-    let chunked = super::xlsx::parse_chunks(ty, data, &limits, 7, |c| {
+    let chunked = super::xlsx::parse_chunks(ty, std::io::Cursor::new(data), &limits, 7, |c| {
         rows.extend(c);
         Ok::<(), ()>(())
     });

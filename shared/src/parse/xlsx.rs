@@ -9,10 +9,10 @@
 //!             row r cells ─▶ RowBuilder (row = r) ─▶ Rows (≤ max_rows)           parse
 //!                                                 └▶ Chunker ─▶ sink, n at a time  parse_chunks
 //! ```
-//! A zip is read from its end (the central directory), so the bytes are held;
-//! [`parse_chunks`] at least never holds more than a chunk of parsed rows.
+//! [`parse_chunks`] reads through any `Read + Seek` (the DMZ's decrypting
+//! reader over the raw archive) and never holds more than a chunk of rows.
 
-use std::io::Cursor;
+use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use calamine::{DataRef, ExcelDateTime, Reader, Xlsx, XlsxError};
@@ -32,25 +32,27 @@ const MAX_COL: u32 = 1 << 14;
 pub(crate) fn parse(ty: RecordType, bytes: &[u8], limits: &Limits) -> Result<ParsedFile, Error> {
     zipguard::check(bytes, limits)?;
     let mut rows = Rows::new(limits);
-    match catch_unwind(AssertUnwindSafe(|| read_sheet(ty, bytes, &mut |r| rows.push(r).map(|()| true)))) {
+    match catch_unwind(AssertUnwindSafe(|| read_sheet(ty, Cursor::new(bytes), &mut |r| rows.push(r).map(|()| true)))) {
         Ok(result) => result.map(|_| ParsedFile { ty, rows: rows.rows }),
         Err(_) => Err(corrupt("文件结构异常")),
     }
 }
 
-/// [`parse`], handing the rows to `sink` `chunk_rows` at a time instead of
+/// [`parse`] of the XLSX read through `reader` (which must seek: a zip is read
+/// from its end), handing the rows to `sink` `chunk_rows` at a time instead of
 /// collecting them (what `parse::stream::parse_stream` does for CSV and JSON).
-/// Returns the number of rows.
-pub fn parse_chunks<E>(
+/// Returns the number of rows. Memory: calamine's shared strings and one chunk.
+pub fn parse_chunks<R: Read + Seek, E>(
     ty: RecordType,
-    bytes: &[u8],
+    mut reader: R,
     limits: &Limits,
     chunk_rows: usize,
     sink: impl FnMut(Vec<RawRow>) -> Result<(), E>,
 ) -> Result<usize, StreamError<E>> {
-    zipguard::check(bytes, limits)?;
+    zipguard::check_reader(&mut reader, limits)?;
+    reader.seek(SeekFrom::Start(0)).map_err(|_| StreamError::File(corrupt("zip 结构异常")))?;
     let mut chunker = Chunker::new(limits, chunk_rows, sink);
-    match catch_unwind(AssertUnwindSafe(|| read_sheet(ty, bytes, &mut |r| chunker.push(r)))) {
+    match catch_unwind(AssertUnwindSafe(|| read_sheet(ty, &mut reader, &mut |r| chunker.push(r)))) {
         Ok(Ok(_)) => chunker.finish(),
         Ok(Err(e)) => Err(StreamError::File(e)),
         Err(_) => Err(StreamError::File(corrupt("文件结构异常"))),
@@ -80,13 +82,13 @@ fn xlsx_error(e: &XlsxError) -> Error {
 
 /// Reads the first sheet, giving each finished row (or `None` for a blank
 /// one) to `push`; stops early when `push` says `false` (`Ok(false)`).
-fn read_sheet(
+fn read_sheet<R: Read + Seek>(
     ty: RecordType,
-    bytes: &[u8],
+    reader: R,
     push: &mut dyn FnMut(Option<RawRow>) -> Result<bool, Error>,
 ) -> Result<bool, Error> {
     let def = type_def(ty);
-    let mut wb: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(|e| xlsx_error(&e))?;
+    let mut wb: Xlsx<_> = Xlsx::new(reader).map_err(|e| xlsx_error(&e))?;
     let Some(first) = wb.sheet_names().first().cloned() else {
         return Err(corrupt("工作簿中没有工作表 (no sheet)"));
     };
@@ -327,6 +329,7 @@ mod tests {
     #[test]
     fn chunks_equal_the_whole_parse() {
         use super::super::stream::StreamError;
+        use std::io::Cursor;
         let names: Vec<&'static str> = (0..25).map(|i| &*format!("病人{i}").leak()).collect();
         let mut rows = vec![vec![S("XM"), S("KSMC")]];
         for (i, n) in names.iter().enumerate() {
@@ -338,7 +341,7 @@ mod tests {
         for n in [1, 4, 21, 1000] {
             let mut got = Vec::new();
             let mut sizes = Vec::new();
-            let count = super::parse_chunks(OP, &bytes, &Limits::default(), n, |c| {
+            let count = super::parse_chunks(OP, Cursor::new(&bytes), &Limits::default(), n, |c| {
                 sizes.push(c.len());
                 got.extend(c);
                 Ok::<(), ()>(())
@@ -349,24 +352,30 @@ mod tests {
             assert!(sizes.iter().all(|s| *s <= n && *s > 0), "{sizes:?}");
         }
         let l = Limits { max_rows: 20, ..Limits::default() };
-        match super::parse_chunks(OP, &bytes, &l, 4, |_| Ok::<(), ()>(())) {
+        match super::parse_chunks(OP, Cursor::new(&bytes), &l, 4, |_| Ok::<(), ()>(())) {
             Err(StreamError::File(e)) => assert_eq!(code::<()>(Err(e)), FILE_TOO_MANY_ROWS),
             other => panic!("{other:?}"),
         }
         let mut calls = 0;
-        let r = super::parse_chunks(OP, &bytes, &Limits::default(), 4, |_| {
+        let r = super::parse_chunks(OP, Cursor::new(&bytes), &Limits::default(), 4, |_| {
             calls += 1;
             if calls == 2 { Err("sink failed") } else { Ok(()) }
         });
         assert!(matches!(r, Err(StreamError::Sink("sink failed"))), "{r:?}");
         assert_eq!(calls, 2, "no chunk after the sink failed");
         let bad = xlsx(&[vec![S("XM"), S("备注")], vec![S("A"), S("B")]]);
-        match super::parse_chunks(OP, &bad, &Limits::default(), 4, |_| Ok::<(), ()>(())) {
+        match super::parse_chunks(OP, Cursor::new(&bad), &Limits::default(), 4, |_| Ok::<(), ()>(())) {
             Err(StreamError::File(e)) => assert_eq!(code::<()>(Err(e)), FILE_UNKNOWN_COLUMN),
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            super::parse_chunks(OP, &bytes[..bytes.len() / 2], &Limits::default(), 4, |_| Ok::<(), ()>(())),
+            super::parse_chunks(
+                OP,
+                Cursor::new(&bytes[..bytes.len() / 2]),
+                &Limits::default(),
+                4,
+                |_| Ok::<(), ()>(())
+            ),
             Err(StreamError::File(_))
         ));
     }

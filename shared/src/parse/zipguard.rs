@@ -12,7 +12,7 @@
 //!           ─▶ over cap: FILE_XLSX_BOMB, at once (memory stays at one 8 KiB buffer)
 //! ```
 
-use std::io::{self, Cursor, Read};
+use std::io::{self, Cursor, Read, Seek, SeekFrom};
 
 use zip9::ZipArchive;
 use zip9::result::ZipError;
@@ -33,7 +33,12 @@ const EOCD64_SIG: &[u8] = b"PK\x06\x06";
 
 /// Check that `bytes` is a zip whose entries all inflate within `limits`.
 pub fn check(bytes: &[u8], limits: &Limits) -> Result<(), Error> {
-    let Some(declared) = eocd_entries(bytes) else {
+    check_reader(&mut Cursor::new(bytes), limits)
+}
+
+/// [`check`] for a zip read through `r` (from its end first, then entry by entry).
+pub fn check_reader<R: Read + Seek>(r: &mut R, limits: &Limits) -> Result<(), Error> {
+    let Some(declared) = eocd_entries(r) else {
         return Err(Error::file(
             FILE_TRUNCATED,
             "XLSX 文件不完整: 找不到 zip 的目录结尾, 文件可能被截断 (truncated XLSX); 请重新上传完整文件",
@@ -42,7 +47,7 @@ pub fn check(bytes: &[u8], limits: &Limits) -> Result<(), Error> {
     if declared > MAX_ENTRIES {
         return Err(too_many_entries());
     }
-    let mut archive = ZipArchive::new(Cursor::new(bytes)).map_err(zip_error)?;
+    let mut archive = ZipArchive::new(r).map_err(zip_error)?;
     if u64::try_from(archive.len()).unwrap_or(u64::MAX) > MAX_ENTRIES {
         return Err(too_many_entries());
     }
@@ -87,7 +92,7 @@ pub fn check(bytes: &[u8], limits: &Limits) -> Result<(), Error> {
 /// calamine finds it (quick-xml, same version and settings), and every
 /// `uniqueCount` in it must be possible for the part's real size (a string
 /// takes at least `<si></si>`, 9 bytes).
-fn check_shared_strings(archive: &mut ZipArchive<Cursor<&[u8]>>, i: usize, inflated: u64) -> Result<(), Error> {
+fn check_shared_strings<R: Read + Seek>(archive: &mut ZipArchive<R>, i: usize, inflated: u64) -> Result<(), Error> {
     use quick_xml::events::Event;
     let entry = archive.by_index(i).map_err(zip_error)?;
     let mut xml = quick_xml::Reader::from_reader(io::BufReader::new(entry));
@@ -172,44 +177,55 @@ fn zip_error(e: ZipError) -> Error {
 /// The entry count that the end-of-central-directory record declares (the
 /// ZIP64 one when the classic field is saturated); `None` when there is no
 /// such record (a cut file). Of several candidates the one whose comment
-/// reaches the end of the file is taken, else the last one.
-fn eocd_entries(bytes: &[u8]) -> Option<u64> {
+/// reaches the end of the file is taken, else the last one. Reads the file's
+/// last 64 KiB and, for ZIP64, the record the locator points at.
+fn eocd_entries<R: Read + Seek>(r: &mut R) -> Option<u64> {
     const EOCD_LEN: usize = 22;
-    let from = bytes.len().saturating_sub(EOCD_LEN + usize::from(u16::MAX));
-    let tail = bytes.get(from..)?;
+    let len = r.seek(SeekFrom::End(0)).ok()?;
+    let from = len.saturating_sub((EOCD_LEN + usize::from(u16::MAX)) as u64);
+    let tail = read_at(r, from, usize::try_from(len - from).ok()?)?;
     let mut chosen: Option<usize> = None;
     let mut pos = tail.len().checked_sub(EOCD_LEN)?;
     loop {
         if tail.get(pos..pos + 4) == Some(EOCD_SIG) {
-            let at = from + pos;
-            let comment = u64::from(le16(bytes, at + 20)?);
-            let exact = (at + EOCD_LEN) as u64 + comment == bytes.len() as u64;
+            let comment = u64::from(le16(&tail, pos + 20)?);
+            let exact = from + (pos + EOCD_LEN) as u64 + comment == len;
             if exact {
-                chosen = Some(at);
+                chosen = Some(pos);
                 break;
             }
-            chosen.get_or_insert(at);
+            chosen.get_or_insert(pos);
         }
         if pos == 0 {
             break;
         }
         pos -= 1;
     }
-    let at = chosen?;
-    let entries = le16(bytes, at + 10)?;
+    let pos = chosen?;
+    let entries = le16(&tail, pos + 10)?;
     if entries != u16::MAX {
         return Some(u64::from(entries));
     }
     // ZIP64: locator 20 bytes before the EOCD, pointing at the ZIP64 record.
-    let loc = at.checked_sub(20)?;
-    if bytes.get(loc..loc + 4) != Some(EOCD64_LOCATOR_SIG) {
+    let loc = (from + pos as u64).checked_sub(20)?;
+    let locator = read_at(r, loc, 20)?;
+    if locator.get(..4) != Some(EOCD64_LOCATOR_SIG) {
         return Some(u64::from(entries));
     }
-    let rec = usize::try_from(le64(bytes, loc + 8)?).ok()?;
-    if bytes.get(rec..rec.checked_add(4)?) != Some(EOCD64_SIG) {
+    let rec = le64(&locator, 8)?;
+    let Some(record) = read_at(r, rec, 40) else { return Some(u64::from(entries)) };
+    if record.get(..4) != Some(EOCD64_SIG) {
         return Some(u64::from(entries));
     }
-    le64(bytes, rec.checked_add(32)?)
+    le64(&record, 32)
+}
+
+/// `n` bytes at `at`; `None` when the file is shorter.
+fn read_at<R: Read + Seek>(r: &mut R, at: u64, n: usize) -> Option<Vec<u8>> {
+    r.seek(SeekFrom::Start(at)).ok()?;
+    let mut v = vec![0u8; n];
+    r.read_exact(&mut v).ok()?;
+    Some(v)
 }
 
 fn le16(b: &[u8], at: usize) -> Option<u16> {
@@ -347,10 +363,11 @@ mod tests {
     #[test]
     fn eocd() {
         let z = raw_zip(&[Entry { name: "a", method: 0, data: b"abc", crc: 0, size: 3 }]);
-        assert_eq!(eocd_entries(&z), Some(1));
-        assert_eq!(eocd_entries(&z[..z.len() - 1]), None);
-        assert_eq!(eocd_entries(b""), None);
-        assert_eq!(eocd_entries(b"PK\x05\x06"), None);
+        let e = |b: &[u8]| eocd_entries(&mut Cursor::new(b));
+        assert_eq!(e(&z), Some(1));
+        assert_eq!(e(&z[..z.len() - 1]), None);
+        assert_eq!(e(b""), None);
+        assert_eq!(e(b"PK\x05\x06"), None);
         assert_eq!(code(check(&z[..z.len() - 1], &Limits::default())), FILE_TRUNCATED);
     }
 }
