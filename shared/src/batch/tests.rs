@@ -270,7 +270,22 @@ fn fuzz_bodies_hold_on_the_committed_seeds() {
     run("batch_open", &fuzz_open_batch);
     run("journal_verify", &crate::journal::fuzz_verify_journal);
     let key = SymKey::from_slice(&[0x42; 16]).unwrap();
-    run("segmented_open", &|b: &[u8]| crate::crypto::open(&key, b"fuzz", b).map(|_| ()).map_err(|e| e.to_string()));
+    // the segmented seeds: the stream reader and the seeking one agree (valid_file opens;
+    // forged_empty_last, found by fuzzing, is refused by both)
+    run("segmented_open", &|b: &[u8]| {
+        use std::io::Read;
+        let streamed = crate::crypto::open(&key, b"fuzz", b).ok();
+        let limits = crate::crypto::SegmentLimits::default();
+        let seeked = crate::crypto::SeekDecryptReader::new(&key, b"fuzz", std::io::Cursor::new(b), limits)
+            .ok()
+            .and_then(|mut r| {
+                let mut v = Vec::new();
+                r.read_to_end(&mut v).ok().map(|_| v)
+            });
+        if streamed == seeked { Ok(()) } else { Err(format!("readers disagree: {streamed:?} / {seeked:?}")) }
+    });
+    let valid = std::fs::read(seeds.join("segmented_open/valid_file")).unwrap();
+    assert_eq!(crate::crypto::open(&key, b"fuzz", &valid).unwrap(), [7u8; 80]);
 }
 
 /// Found by fuzzing `batch_open` (2026-11-27, `fuzz/seeds/batch_open/oom-length-prefix`): a payload
