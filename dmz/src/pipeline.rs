@@ -180,6 +180,20 @@ fn upload_blocking(
     match src {
         Source::Memory { body, ct } => {
             let receipt_id = new_receipt_id(state)?;
+            if flumon_shared::parse::is_xlsx(ct.as_deref(), &body) {
+                // even a small zip may hold many rows: read a chunk of rows at a time
+                archive::store_blocking(state, org, "upload", Some(ty.as_str()), Some(&receipt_id), &body)?;
+                return xlsx_run(
+                    state,
+                    org,
+                    ty,
+                    receipt_id,
+                    || Ok(std::io::Cursor::new(body.as_ref())),
+                    via,
+                    now,
+                    &limits,
+                );
+            }
             let parsed = parse_upload(ty, &body, ct.as_deref(), &limits);
             // The raw original is archived whatever the outcome (it is the record of what was sent).
             archive::store_blocking(state, org, "upload", Some(ty.as_str()), Some(&receipt_id), &body)?;
@@ -218,25 +232,10 @@ fn spooled_blocking(
     let store = &state.store;
     if plan.format == Format::Xlsx {
         // A zip is read from its end (the central directory): through a decrypting reader
-        // that seeks in the archived file, one segment in memory at a time, and read twice
-        // as below; the parsed rows are handed on a chunk at a time.
-        let reader = archive::seek_reader(store, &meta, &key)?;
-        match xlsx::parse_chunks(ty, reader, limits, CHUNK, |_| Ok::<(), Error>(())) {
-            Ok(_) => {}
-            Err(StreamError::File(e)) => return whole_file(state, org, ty, receipt_id, &e, via, now),
-            Err(StreamError::Sink(e)) => return Err(e),
-        }
-        let mut run = Run::new(state, org, ty, receipt_id, now)?;
-        let reader = archive::seek_reader(store, &meta, &key)?;
-        match xlsx::parse_chunks(ty, reader, limits, CHUNK, |rows| run.rows(rows)) {
-            Ok(_) => {}
-            Err(StreamError::Sink(e)) => return Err(e),
-            Err(StreamError::File(e)) => {
-                return Err(Error::Internal(format!("second read of an upload disagreed with the first: {e}")));
-            }
-        }
+        // that seeks in the archived file, one segment in memory at a time.
+        let res = xlsx_run(state, org, ty, receipt_id, || archive::seek_reader(store, &meta, &key), via, now, limits);
         drop(key);
-        return run.finish(via);
+        return res;
     }
     let reader = archive::plain_reader(store, &meta, &key)?;
     match parse_stream(ty, &plan, reader, limits, CHUNK, |_| Ok::<(), Error>(())) {
@@ -254,6 +253,36 @@ fn spooled_blocking(
         }
     }
     drop(key);
+    run.finish(via)
+}
+
+/// An XLSX upload read twice through readers from `open`, as a streamed
+/// CSV is: the first read only looks for whole-file errors, the second hands
+/// the rows on a chunk at a time (never more parsed rows than a chunk).
+#[allow(clippy::too_many_arguments)]
+fn xlsx_run<R: std::io::Read + std::io::Seek>(
+    state: &AppState,
+    org: &str,
+    ty: RecordType,
+    receipt_id: String,
+    open: impl Fn() -> Result<R>,
+    via: Via,
+    now: NaiveDateTime,
+    limits: &Limits,
+) -> Result<(StatusCode, Receipt)> {
+    match xlsx::parse_chunks(ty, open()?, limits, CHUNK, |_| Ok::<(), Error>(())) {
+        Ok(_) => {}
+        Err(StreamError::File(e)) => return whole_file(state, org, ty, receipt_id, &e, via, now),
+        Err(StreamError::Sink(e)) => return Err(e),
+    }
+    let mut run = Run::new(state, org, ty, receipt_id, now)?;
+    match xlsx::parse_chunks(ty, open()?, limits, CHUNK, |rows| run.rows(rows)) {
+        Ok(_) => {}
+        Err(StreamError::Sink(e)) => return Err(e),
+        Err(StreamError::File(e)) => {
+            return Err(Error::Internal(format!("second read of an upload disagreed with the first: {e}")));
+        }
+    }
     run.finish(via)
 }
 

@@ -9,6 +9,7 @@
 //!  TLS by hand: 16 of 60 MiB sent, connection dropped ─▶ no item left in raw/, meta all complete
 //!  65 MiB body ─▶ 413, no item left
 //!  ~9 MiB XLSX (3,000 records on sheet 1, padding on sheet 2) ─▶ streamed, rows read a chunk at a time ─▶ 200
+//!  small XLSX (1,500 records) ─▶ 200; unknown column ─▶ 422 FILE_UNKNOWN_COLUMN
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
@@ -230,6 +231,20 @@ async fn streamed_uploads() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json().unwrap()["accepted"].as_u64(), Some(3000));
     assert_eq!(raw_files(&dmz).len(), 4);
+    // a small XLSX (in memory) is read a chunk of rows at a time too; a whole-file error
+    // (an unknown column) accepts nothing
+    let recs: Vec<_> = (810_000..811_500).map(|n| outpatient(&b.uscc, n)).collect();
+    let r = upload(&cb, &b.token, "outpatient", Some(xlsx_type), xlsx_of(&recs, 0)).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json().unwrap()["accepted"].as_u64(), Some(1500));
+    let mut odd = recs[..3].to_vec();
+    for rec in &mut odd {
+        rec["NOT_A_FIELD"] = serde_json::json!("x");
+    }
+    let r = upload(&cb, &b.token, "outpatient", Some(xlsx_type), xlsx_of(&odd, 0)).await;
+    assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json().unwrap()["errors"][0]["code"], "FILE_UNKNOWN_COLUMN");
+    assert_eq!(raw_files(&dmz).len(), 4, "small uploads are archived in sled");
 
     dmz.stop();
     // every raw item complete (nothing half-written), and its file where the meta says
@@ -250,6 +265,6 @@ async fn streamed_uploads() {
         .values()
         .map(|v| serde_json::from_slice::<serde_json::Value>(&v.unwrap()).unwrap()["via"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(vias.len(), 8);
+    assert_eq!(vias.len(), 10);
     assert!(vias.iter().all(|v| v == "api"), "{vias:?}");
 }

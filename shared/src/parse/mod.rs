@@ -216,6 +216,13 @@ pub const FILE_ERROR_CODES: &[(&str, &str)] = &[
     (FILE_TOO_MANY_ROWS, "数据超过 200,000 行 (too many rows)"),
 ];
 
+/// Whether `parse_upload` would read these bytes as XLSX (a zip, by its magic
+/// or the declared type): such an upload is better read with
+/// [`xlsx::parse_chunks`], which never holds more than a chunk of rows.
+pub fn is_xlsx(content_type: Option<&str>, bytes: &[u8]) -> bool {
+    matches!(detect::sniff(content_type, bytes), Ok((Format::Xlsx, _)))
+}
+
 /// Parse one upload of type `ty` (INTERFACE §1).
 ///
 /// `content_type` is the request's `Content-Type` header, if any.
