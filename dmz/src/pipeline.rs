@@ -276,7 +276,8 @@ fn xlsx_run<R: std::io::Read + std::io::Seek>(
         Err(StreamError::Sink(e)) => return Err(e),
     }
     let mut run = Run::new(state, org, ty, receipt_id, now)?;
-    match xlsx::parse_chunks(ty, open()?, limits, CHUNK, |rows| run.rows(rows)) {
+    // the same authenticated bytes as the first read: its zip-bomb guard holds
+    match xlsx::parse_chunks_again(ty, open()?, limits, CHUNK, |rows| run.rows(rows)) {
         Ok(_) => {}
         Err(StreamError::Sink(e)) => return Err(e),
         Err(StreamError::File(e)) => {

@@ -44,13 +44,39 @@ pub(crate) fn parse(ty: RecordType, bytes: &[u8], limits: &Limits) -> Result<Par
 /// Returns the number of rows. Memory: calamine's shared strings and one chunk.
 pub fn parse_chunks<R: Read + Seek, E>(
     ty: RecordType,
-    mut reader: R,
+    reader: R,
     limits: &Limits,
     chunk_rows: usize,
     sink: impl FnMut(Vec<RawRow>) -> Result<(), E>,
 ) -> Result<usize, StreamError<E>> {
-    zipguard::check_reader(&mut reader, limits)?;
-    reader.seek(SeekFrom::Start(0)).map_err(|_| StreamError::File(corrupt("zip 结构异常")))?;
+    chunks(ty, reader, limits, chunk_rows, sink, true)
+}
+
+/// [`parse_chunks`] of bytes that an earlier `parse_chunks` call already read
+/// without a whole-file error (the DMZ's second read of an authenticated
+/// archive item: the same bytes): the zip-bomb guard is not run again.
+pub fn parse_chunks_again<R: Read + Seek, E>(
+    ty: RecordType,
+    reader: R,
+    limits: &Limits,
+    chunk_rows: usize,
+    sink: impl FnMut(Vec<RawRow>) -> Result<(), E>,
+) -> Result<usize, StreamError<E>> {
+    chunks(ty, reader, limits, chunk_rows, sink, false)
+}
+
+fn chunks<R: Read + Seek, E>(
+    ty: RecordType,
+    mut reader: R,
+    limits: &Limits,
+    chunk_rows: usize,
+    sink: impl FnMut(Vec<RawRow>) -> Result<(), E>,
+    guard: bool,
+) -> Result<usize, StreamError<E>> {
+    if guard {
+        zipguard::check_reader(&mut reader, limits)?;
+        reader.seek(SeekFrom::Start(0)).map_err(|_| StreamError::File(corrupt("zip 结构异常")))?;
+    }
     let mut chunker = Chunker::new(limits, chunk_rows, sink);
     match catch_unwind(AssertUnwindSafe(|| read_sheet(ty, &mut reader, &mut |r| chunker.push(r)))) {
         Ok(Ok(_)) => chunker.finish(),
@@ -351,6 +377,13 @@ mod tests {
             assert_eq!(got, whole, "chunks of {n}");
             assert!(sizes.iter().all(|s| *s <= n && *s > 0), "{sizes:?}");
         }
+        let mut again = Vec::new();
+        super::parse_chunks_again(OP, Cursor::new(&bytes), &Limits::default(), 4, |c| {
+            again.extend(c);
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert_eq!(again, whole, "the second read without the guard");
         let l = Limits { max_rows: 20, ..Limits::default() };
         match super::parse_chunks(OP, Cursor::new(&bytes), &l, 4, |_| Ok::<(), ()>(())) {
             Err(StreamError::File(e)) => assert_eq!(code::<()>(Err(e)), FILE_TOO_MANY_ROWS),
