@@ -8,7 +8,8 @@
 //!         ─▶ batches of FLUMON_BENCH_BATCH entries ─▶ seal (not timed) ─▶ open_batch + apply_batch (timed)
 //!  until FLUMON_BENCH_CASES case units are loaded (default 10,000,000)
 //!  then: report / time series / region tree, national and provincial, R runs each ─▶ p50, p95
-//!  reference in the same run: plain-table INSERTs into a SQLite file (same pool, same PRAGMAs)
+//!  references in the same run (same pool, same PRAGMAs): single-row INSERTs into a plain table, and
+//!  records-shaped multi-row upserts (the record writes of ingest and nothing else)
 //! ```
 //! Run: `CARGO_TARGET_DIR=/work/target-perf cargo bench -p flumon-intranet --bench ingest`.
 //! Env: FLUMON_BENCH_CASES (cases to load, default 10,000,000), FLUMON_BENCH_HOSPITALS (200),
@@ -16,7 +17,9 @@
 //! FLUMON_BENCH_RUNS (query repetitions, 30), FLUMON_BENCH_DIR (where the SQLite file goes),
 //! FLUMON_BENCH_PG_CASES (cases for the PostgreSQL ingest figure, 200,000),
 //! FLUMON_BENCH_KEEP (set: keep the SQLite file, print its path, skip PostgreSQL),
-//! FLUMON_BENCH_QUERY_DB (a kept SQLite file: time the queries on it, load nothing).
+//! FLUMON_BENCH_QUERY_DB (a kept SQLite file: time the queries on it, load nothing),
+//! FLUMON_BENCH_REF_BODY (body bytes of the records-shaped reference, 600; ingest's mean is ~550),
+//! FLUMON_BENCH_REF_INDEX=0 (that reference without the (org, unit) index), FLUMON_BENCH_REF_UPSERT=0 (plain INSERTs).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use std::collections::BTreeSet;
@@ -259,6 +262,77 @@ async fn raw_sqlite(dir: &Path, n: usize, batch: usize) -> f64 {
     n as f64 / t.elapsed().as_secs_f64()
 }
 
+/// The cheapest way ingest writes records, and nothing else: multi-row upserts
+/// (200 rows a statement, as `write_records`) into a table shaped like
+/// `records` (same columns, key and index; random 32-letter keys; 600-byte
+/// bodies). An upper bound for ingest through sqlx, which also reads back,
+/// recomputes units and writes rollups.
+async fn raw_sqlite_records(dir: &Path, n: usize, batch: usize) -> f64 {
+    let db = Db::open(&format!("sqlite://{}", dir.join("raw_records.db").display())).await.unwrap();
+    // FLUMON_BENCH_REF_INDEX=0 / FLUMON_BENCH_REF_UPSERT=0: without the unit index / plain INSERTs
+    let (index, upsert) = (env("FLUMON_BENCH_REF_INDEX", 1) != 0, env("FLUMON_BENCH_REF_UPSERT", 1) != 0);
+    sqlx::query(
+        "CREATE TABLE recs (org TEXT NOT NULL, ty TEXT NOT NULL, rec_key TEXT NOT NULL, gxsj BIGINT NOT NULL, \
+         dmz_seq BIGINT NOT NULL, deleted BIGINT NOT NULL, first_dmz_time BIGINT NOT NULL, unit TEXT NOT NULL, \
+         body TEXT, PRIMARY KEY (org, ty, rec_key))",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    if index {
+        sqlx::query("CREATE INDEX recs_unit ON recs (org, unit)").execute(&db.pool).await.unwrap();
+    }
+    let on_conflict = if upsert {
+        " ON CONFLICT (org, ty, rec_key) DO UPDATE SET gxsj = excluded.gxsj, dmz_seq = excluded.dmz_seq, \
+         deleted = excluded.deleted, first_dmz_time = excluded.first_dmz_time, unit = excluded.unit, \
+         body = excluded.body"
+    } else {
+        ""
+    };
+    let body = "x".repeat(env("FLUMON_BENCH_REF_BODY", 600));
+    let key = |i: usize| {
+        // splitmix64: keys in random order, as pseudonyms are
+        let mut z = (i as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        format!("{:032x}", u128::from(z ^ (z >> 31)) * 0x1_0000_0001)
+    };
+    const ROWS: usize = 200;
+    let t = Instant::now();
+    let mut i = 0usize;
+    while i < n {
+        let mut tx = db.pool.begin().await.unwrap();
+        let end = (i + batch).min(n);
+        while i < end {
+            let m = ROWS.min(end - i);
+            let sql = format!(
+                "INSERT INTO recs (org, ty, rec_key, gxsj, dmz_seq, deleted, first_dmz_time, unit, body) VALUES {}{on_conflict}",
+                (0..m)
+                    .map(|r| format!("({})", (1..=9).map(|c| format!("${}", r * 9 + c)).collect::<Vec<_>>().join(", ")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(flumon_intranet::db::positional(true, sql)));
+            for j in i..i + m {
+                q = q
+                    .bind(format!("org{}", j % 200))
+                    .bind("outpatient")
+                    .bind(key(j))
+                    .bind(j as i64)
+                    .bind(j as i64)
+                    .bind(0i64)
+                    .bind(j as i64)
+                    .bind(format!("c:{}", key(j / 3)))
+                    .bind(body.clone());
+            }
+            q.execute(&mut *tx).await.unwrap();
+            i += m;
+        }
+        tx.commit().await.unwrap();
+    }
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
 fn pct(v: &mut [Duration], p: f64) -> f64 {
     v.sort();
     let i = ((v.len() as f64 - 1.0) * p).round() as usize;
@@ -360,6 +434,13 @@ async fn main() {
     let raw = raw_sqlite(dir.path(), 200_000, batch).await;
     println!(
         "reference: plain-table INSERTs into SQLite (one statement each, {batch} per transaction): {raw:.0} rows/s"
+    );
+    let raw_recs = raw_sqlite_records(dir.path(), 200_000, batch).await;
+    println!(
+        "reference: records-shaped multi-row {} into SQLite (200 rows a statement, {batch} per transaction, {} B bodies, {} the (org, unit) index, nothing else): {raw_recs:.0} rows/s",
+        if env("FLUMON_BENCH_REF_UPSERT", 1) != 0 { "upserts" } else { "INSERTs" },
+        env("FLUMON_BENCH_REF_BODY", 600),
+        if env("FLUMON_BENCH_REF_INDEX", 1) != 0 { "with" } else { "without" }
     );
 
     let file = dir.path().join("intranet.db");
