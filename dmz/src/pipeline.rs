@@ -180,23 +180,14 @@ fn upload_blocking(
     match src {
         Source::Memory { body, ct } => {
             let receipt_id = new_receipt_id(state)?;
-            if flumon_shared::parse::is_xlsx(ct.as_deref(), &body) {
-                // even a small zip may hold many rows: read a chunk of rows at a time
-                archive::store_blocking(state, org, "upload", Some(ty.as_str()), Some(&receipt_id), &body)?;
-                return xlsx_run(
-                    state,
-                    org,
-                    ty,
-                    receipt_id,
-                    || Ok(std::io::Cursor::new(body.as_ref())),
-                    via,
-                    now,
-                    &limits,
-                );
-            }
-            let parsed = parse_upload(ty, &body, ct.as_deref(), &limits);
             // The raw original is archived whatever the outcome (it is the record of what was sent).
             archive::store_blocking(state, org, "upload", Some(ty.as_str()), Some(&receipt_id), &body)?;
+            if flumon_shared::parse::is_xlsx(ct.as_deref(), &body) {
+                // even a small zip may hold many rows: read a chunk of rows at a time
+                let open = || Ok(std::io::Cursor::new(body.as_ref()));
+                return xlsx_run(state, org, ty, receipt_id, open, via, now, &limits);
+            }
+            let parsed = parse_upload(ty, &body, ct.as_deref(), &limits);
             drop(body);
             match parsed {
                 Ok(file) => {
