@@ -23,13 +23,17 @@ use flumon_shared::parse::{Limits, parse_upload};
 use flumon_shared::receipt::{OfflineState, check_file};
 use flumon_shared::validate::Ctx;
 
-/// user + system CPU seconds of a process.
-fn cpu_secs(pid: u32) -> f64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+/// user + system CPU seconds from a `/proc/…/stat` file (10 ms ticks).
+fn stat_cpu_secs(path: &str) -> f64 {
+    let s = std::fs::read_to_string(path).unwrap();
     let rest = &s[s.rfind(')').unwrap() + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
-    ticks / 100.0
+    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
+}
+
+/// user + system CPU seconds of a process.
+fn cpu_secs(pid: u32) -> f64 {
+    stat_cpu_secs(&format!("/proc/{pid}/stat"))
 }
 
 fn vm_hwm_mib(pid: u32) -> f64 {
@@ -38,12 +42,9 @@ fn vm_hwm_mib(pid: u32) -> f64 {
     l.split_whitespace().nth(1).unwrap().parse::<f64>().unwrap() / 1024.0
 }
 
-/// user + system CPU seconds of the calling thread (10 ms ticks).
+/// user + system CPU seconds of the calling thread.
 fn thread_cpu_secs() -> f64 {
-    let s = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-    let rest = &s[s.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
+    stat_cpu_secs("/proc/thread-self/stat")
 }
 
 /// The foundation benchmark's in-process pipeline over `files` on one core:

@@ -267,7 +267,7 @@ async fn raw_sqlite(dir: &Path, n: usize, batch: usize) -> f64 {
 /// `records` (same columns, key and index; random 32-letter keys; 600-byte
 /// bodies). An upper bound for ingest through sqlx, which also reads back,
 /// recomputes units and writes rollups.
-async fn raw_sqlite_records(dir: &Path, n: usize, batch: usize) -> f64 {
+async fn raw_sqlite_records(dir: &Path, n: usize, batch: usize) -> (f64, String) {
     let db = Db::open(&format!("sqlite://{}", dir.join("raw_records.db").display())).await.unwrap();
     // FLUMON_BENCH_REF_INDEX=0 / FLUMON_BENCH_REF_UPSERT=0: without the unit index / plain INSERTs
     let (index, upsert) = (env("FLUMON_BENCH_REF_INDEX", 1) != 0, env("FLUMON_BENCH_REF_UPSERT", 1) != 0);
@@ -289,7 +289,13 @@ async fn raw_sqlite_records(dir: &Path, n: usize, batch: usize) -> f64 {
     } else {
         ""
     };
-    let body = "x".repeat(env("FLUMON_BENCH_REF_BODY", 600));
+    let body_len: usize = env("FLUMON_BENCH_REF_BODY", 600);
+    let body = "x".repeat(body_len);
+    let what = format!(
+        "multi-row {} ({body_len} B bodies, {} the (org, unit) index)",
+        if upsert { "upserts" } else { "INSERTs" },
+        if index { "with" } else { "without" }
+    );
     let key = |i: usize| {
         // splitmix64: keys in random order, as pseudonyms are
         let mut z = (i as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -330,7 +336,7 @@ async fn raw_sqlite_records(dir: &Path, n: usize, batch: usize) -> f64 {
         }
         tx.commit().await.unwrap();
     }
-    n as f64 / t.elapsed().as_secs_f64()
+    (n as f64 / t.elapsed().as_secs_f64(), what)
 }
 
 fn pct(v: &mut [Duration], p: f64) -> f64 {
@@ -435,12 +441,9 @@ async fn main() {
     println!(
         "reference: plain-table INSERTs into SQLite (one statement each, {batch} per transaction): {raw:.0} rows/s"
     );
-    let raw_recs = raw_sqlite_records(dir.path(), 200_000, batch).await;
+    let (raw_recs, what) = raw_sqlite_records(dir.path(), 200_000, batch).await;
     println!(
-        "reference: records-shaped multi-row {} into SQLite (200 rows a statement, {batch} per transaction, {} B bodies, {} the (org, unit) index, nothing else): {raw_recs:.0} rows/s",
-        if env("FLUMON_BENCH_REF_UPSERT", 1) != 0 { "upserts" } else { "INSERTs" },
-        env("FLUMON_BENCH_REF_BODY", 600),
-        if env("FLUMON_BENCH_REF_INDEX", 1) != 0 { "with" } else { "without" }
+        "reference: records-shaped {what} into SQLite (200 rows a statement, {batch} per transaction, nothing else): {raw_recs:.0} rows/s"
     );
 
     let file = dir.path().join("intranet.db");
