@@ -9,9 +9,12 @@
 //!  position p ─▶ segment p / seg_size ─▶ seek to 36 + i·(seg_size + 16), read, open(i, last = ends the file)
 //!             ─▶ bytes p % seg_size … of its plaintext
 //! ```
-//! The layout is known from the file's length alone, so the whole file is
-//! checked as the stream reader checks it: a cut at a segment boundary makes
-//! a full segment the last one, whose tag (sealed with last = 0) fails.
+//! The layout is known from the file's length alone, and every segment read
+//! is checked as the stream reader checks it: a cut at a segment boundary
+//! makes a full segment the last one, whose tag (sealed with last = 0) fails
+//! when it is read. A segment never read is never checked; a zip reader
+//! always reads the last one (the directory is there), and an empty last
+//! segment is checked when the reader is made.
 
 use std::io::{self, Read, Seek, SeekFrom};
 
