@@ -162,6 +162,7 @@ pub async fn run(
     let admin_srv = tokio::spawn(server::serve("admin", admin, tls, admin_app(&state), timeouts, stop_rx.clone()));
     let batcher = tokio::spawn(batcher::run(state.clone(), stop_rx.clone()));
     let checkpoints = tokio::spawn(audit::checkpoint_task(state.clone(), stop_rx.clone()));
+    let folds = tokio::spawn(figures::fold_task(state.clone(), stop_rx.clone()));
     let watchdog = tokio::spawn(state.store.watchdog(stop_rx.clone()));
     let failed = tokio::select! {
         () = shutdown => None,
@@ -176,6 +177,7 @@ pub async fn run(
     state.batcher_wake.notify_one();
     let _ = batcher.await;
     let _ = checkpoints.await;
+    let _ = folds.await;
     let _ = watchdog.await;
     if let Some(reason) = failed {
         // the journal is a file of its own, but may sit on the same full disk: best effort

@@ -6,13 +6,14 @@
 //! earlier version added.
 //!
 //! ```text
-//!  pipeline: each step's accepted records ─▶ on_accepted ─▶ apply (store.rs); receipt ─▶ on_receipt
-//!     per record: latest GXSJ wins ─▶ fig[r|org|type|H(JLID)] = Facts (tombstone on delete)
-//!                                   ─▶ fig[u|org|unit] members
-//!  scans endpoint: accepted death scan ─▶ on_scan ─▶ fig[r|org|scan|H(JZLSH)] in the case's unit
+//!  pipeline: each step's accepted records ─▶ on_accepted ─▶ apply (store.rs): their facts logged, fig[l|org|id]
+//!  scans endpoint: accepted death scan ─▶ on_scan ─▶ apply_scan: logged the same way
+//!  receipt ─▶ on_receipt ─▶ counters of the reporting quality, fig[c|org|name]
+//!  pages / exports ─▶ counters(org) ─▶ fold(org) ─▶ tables (view.rs);  fold_task: fold_all every 5 min
+//!  fold, per record: latest GXSJ wins ─▶ fig[r|org|type|H(JLID)] = Facts (tombstone on delete)
+//!                                     ─▶ fig[u|org|unit] members
 //!     per touched unit: live facts ─▶ contribution (contrib.rs) ─▶ diff with the unit's ─▶ fig[c|org|name]
-//!  one sled batch per chunk; older stores' four trees converted once at start (legacy.rs)
-//!  pages / exports ─▶ counters(org) ─▶ tables (view.rs)
+//!  one sled batch per fold step; older stores' four trees converted once at start (legacy.rs)
 //!  tests ─▶ recompute (replay.rs): the same uploads replayed from scratch, compared
 //! ```
 
@@ -24,7 +25,7 @@ mod store;
 pub mod view;
 
 pub use contrib::Counters;
-pub use store::{apply, apply_receipt, apply_scan, counters};
+pub use store::{apply, apply_receipt, apply_scan, counters, fold, fold_all};
 
 use chrono::NaiveDateTime;
 use flumon_shared::receipt::{Accepted, Receipt};
@@ -38,6 +39,30 @@ pub mod trees {
     pub const FIG: &str = "fig";
     /// The layout before 2026-11-27, read once by `legacy::migrate`.
     pub const LEGACY: [&str; 4] = ["fig_rec", "fig_unit", "fig_contrib", "fig_cnt"];
+}
+
+/// How often the server folds every hospital's logged facts (pages fold theirs when read).
+pub const FOLD_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The server's task: folds the figures' logged facts every [`FOLD_EVERY`],
+/// so the log stays short and a portal page has little to fold when opened.
+pub async fn fold_task(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(FOLD_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let st = state.clone();
+        let t = std::time::Instant::now();
+        match tokio::task::spawn_blocking(move || fold_all(&st.store)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(records = n, secs = t.elapsed().as_secs_f64(), "figures folded"),
+            Ok(Err(e)) => tracing::error!(error = %e, "figures fold failed"),
+            Err(e) => tracing::error!(error = %e, "figures fold task failed"),
+        }
+    }
 }
 
 /// The pipeline's hook for each step of an upload: hospital `org`'s
