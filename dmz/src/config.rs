@@ -28,6 +28,8 @@ pub struct Config {
     #[serde(default)]
     pub desens: DesensConfig,
     #[serde(default)]
+    pub figures: FiguresConfig,
+    #[serde(default)]
     pub mail: MailConfig,
     /// Settings of the web pages (owned by `crate::web`, which parses this table itself).
     #[serde(default)]
@@ -141,6 +143,20 @@ impl Default for BatchConfig {
     }
 }
 
+/// The hospital portal's figures (docs/DECISIONS.md: folded when read).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FiguresConfig {
+    /// Fold every hospital's logged facts this often (default 300 s); pages fold their own when read.
+    pub fold_every_secs: u64,
+}
+
+impl Default for FiguresConfig {
+    fn default() -> Self {
+        FiguresConfig { fold_every_secs: 300 }
+    }
+}
+
 /// Desensitisation settings (INTERFACE §5).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -190,6 +206,9 @@ impl Config {
             return Err(Error::Config(
                 "batch.max_payload_bytes 和 batch.max_age_secs 须大于 0 (must be positive)".into(),
             ));
+        }
+        if !(1..=86_400).contains(&self.figures.fold_every_secs) {
+            return Err(Error::Config("figures.fold_every_secs 须在 1 到 86400 之间 (must be 1 to 86400)".into()));
         }
         Ok(())
     }

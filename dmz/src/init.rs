@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use flumon_shared::crypto::{MacKey, Sm2PrivateKey, Sm2PublicKey, SymKey};
 
-use crate::config::{BatchConfig, Config, DesensConfig, LimitsConfig, Listen, MailConfig, Paths};
+use crate::config::{BatchConfig, Config, DesensConfig, FiguresConfig, LimitsConfig, Listen, MailConfig, Paths};
 use crate::error::{Error, Result};
 use crate::keys::{write_new_hex32, write_public, write_secret};
 use crate::tls::{self, Ca};
@@ -138,6 +138,7 @@ pub fn init(dir: &Path, vault_pubkey: Option<&Path>) -> Result<InitReport> {
         limits: LimitsConfig::default(),
         batch: BatchConfig::default(),
         desens: DesensConfig::default(),
+        figures: FiguresConfig::default(),
         mail: MailConfig { smtp_relay: None, from: "flumon@localhost".to_owned() },
         web: toml::Table::new(),
     };

@@ -23,6 +23,8 @@ pub struct Metrics {
     pub records_rejected: AtomicU64,
     pub records_queued: AtomicU64,
     pub records_unchanged: AtomicU64,
+    /// Records whose logged figures facts the periodic fold folded (pages fold theirs too, uncounted).
+    pub figures_folded: AtomicU64,
     pub scans: AtomicU64,
     pub auth_failures: AtomicU64,
     pub rate_limited: AtomicU64,
@@ -59,7 +61,7 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut s = String::with_capacity(4096);
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let counters: [(&str, &str, &AtomicU64); 14] = [
+        let counters: [(&str, &str, &AtomicU64); 15] = [
             ("flumon_dmz_uploads_total", "Record uploads answered", &self.uploads),
             (
                 "flumon_dmz_uploads_whole_file_rejected_total",
@@ -75,6 +77,11 @@ impl Metrics {
                 "flumon_dmz_records_unchanged_total",
                 "Accepted records not queued again (unchanged)",
                 &self.records_unchanged,
+            ),
+            (
+                "flumon_dmz_figures_folded_total",
+                "Records of the portal figures folded by the periodic task",
+                &self.figures_folded,
             ),
             ("flumon_dmz_scans_total", "Death scans received", &self.scans),
             ("flumon_dmz_auth_failures_total", "Refused authentications (401/403)", &self.auth_failures),

@@ -41,13 +41,12 @@ pub mod trees {
     pub const LEGACY: [&str; 4] = ["fig_rec", "fig_unit", "fig_contrib", "fig_cnt"];
 }
 
-/// How often the server folds every hospital's logged facts (pages fold theirs when read).
-pub const FOLD_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
-
-/// The server's task: folds the figures' logged facts every [`FOLD_EVERY`],
-/// so the log stays short and a portal page has little to fold when opened.
+/// The server's task: folds the figures' logged facts every
+/// `figures.fold_every_secs` (default 5 minutes), so the log stays short
+/// and a portal page has little to fold when opened.
 pub async fn fold_task(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(FOLD_EVERY);
+    let every = std::time::Duration::from_secs(state.config.figures.fold_every_secs.max(1));
+    let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -58,7 +57,10 @@ pub async fn fold_task(state: AppState, mut shutdown: tokio::sync::watch::Receiv
         let t = std::time::Instant::now();
         match tokio::task::spawn_blocking(move || fold_all(&st.store)).await {
             Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(records = n, secs = t.elapsed().as_secs_f64(), "figures folded"),
+            Ok(Ok(n)) => {
+                crate::metrics::Metrics::add(&state.metrics.figures_folded, n);
+                tracing::info!(records = n, secs = t.elapsed().as_secs_f64(), "figures folded");
+            }
             Ok(Err(e)) => tracing::error!(error = %e, "figures fold failed"),
             Err(e) => tracing::error!(error = %e, "figures fold task failed"),
         }
