@@ -45,6 +45,7 @@ pub mod trees {
 /// `figures.fold_every_secs` (default 5 minutes), so the log stays short
 /// and a portal page has little to fold when opened.
 pub async fn fold_task(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    // `Config::check` keeps it within 1..=86400; `interval` would panic on zero
     let every = std::time::Duration::from_secs(state.config.figures.fold_every_secs.max(1));
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -277,6 +277,7 @@ pub fn fold(store: &Store, org: &str) -> Result<u64> {
 }
 
 /// Folds every hospital's logged chunks (the server's periodic task); returns the records folded.
+/// One hospital's failure is logged and does not stop the others'.
 pub fn fold_all(store: &Store) -> Result<u64> {
     let tree = store.tree(trees::FIG)?;
     let mut from = b"l".to_vec();
@@ -284,15 +285,13 @@ pub fn fold_all(store: &Store) -> Result<u64> {
     while let Some(kv) = tree.range(from.as_slice()..).next() {
         let (k, _) = kv?;
         let Some(rest) = k.strip_prefix(b"l") else { break };
-        let org_bytes = rest.split(|b| *b == 0).next().unwrap_or_default();
-        let org = std::str::from_utf8(org_bytes).map_err(|_| codec("figures: log key not UTF-8"))?.to_owned();
-        match fold(store, &org) {
+        let org = rest.split(|b| *b == 0).next().unwrap_or_default();
+        match std::str::from_utf8(org).map_err(|_| codec("figures: log key not UTF-8")).and_then(|o| fold(store, o)) {
             Ok(n) => total += n,
-            // one hospital's failure (logged) must not stop the others' figures
             Err(e) => tracing::error!(error = %e, "figures: fold failed for a hospital"),
         }
         // past this hospital's keys: `l{org}\x01` sorts after every `l{org}\0…`
-        from = format!("l{org}\u{1}").into_bytes();
+        from = [&b"l"[..], org, &b"\x01"[..]].concat();
     }
     Ok(total)
 }
@@ -383,10 +382,14 @@ mod tests {
         append(&store, ORG, &[logged("scan\0S", Facts { kind: Some(Kind::Scan), ..lab("H0", 20, 0) }, true)]).unwrap();
         let other = "12350000MB0000000B";
         append(&store, other, &[logged("lab\0X", lab("HX", 15, 1), false)]).unwrap();
+        // a damaged log key between the two hospitals (not UTF-8) stops neither
+        let fig = store.tree(trees::FIG).unwrap();
+        let junk = [&b"l12350000MB0000000A\xff\0"[..], &7u64.to_be_bytes()].concat();
+        fig.insert(&junk, &b"junk"[..]).unwrap();
 
         assert_eq!(fold_all(&store).unwrap(), (chunks * per + 1 + 2 + 1) as u64);
-        let fig = store.tree(trees::FIG).unwrap();
-        assert_eq!(fig.scan_prefix(b"l").count(), 0, "the log is folded away");
+        let left: Vec<_> = fig.scan_prefix(b"l").keys().map(Result::unwrap).collect();
+        assert_eq!(left, [junk.as_slice()], "the log is folded away, all but the damaged key");
         let last = 10 + u32::try_from(chunks - 1).unwrap();
         let want =
             |i: usize| Facts { first_seen: at(10).date(), ..lab(&format!("H{i}"), last, ((chunks - 1) % 2) as u8) };
