@@ -262,33 +262,21 @@ async fn raw_sqlite(dir: &Path, n: usize, batch: usize) -> f64 {
     n as f64 / t.elapsed().as_secs_f64()
 }
 
-/// The cheapest way ingest writes records, and nothing else: multi-row upserts
-/// (200 rows a statement, as `write_records`) into a table shaped like
-/// `records` (same columns, key and index; random 32-letter keys; 600-byte
-/// bodies). An upper bound for ingest through sqlx, which also reads back,
-/// recomputes units and writes rollups.
+/// The cheapest way ingest writes records, and nothing else: `write_records`'
+/// own multi-row upserts (`upsert_records_sql`, `RECORDS_PER_STATEMENT` rows a
+/// statement) into the migrated `records` table of a database of its own
+/// (random 32-letter keys; 600-byte bodies). An upper
+/// bound for ingest through sqlx, which also reads back, recomputes units and
+/// writes rollups.
 async fn raw_sqlite_records(dir: &Path, n: usize, batch: usize) -> (f64, String) {
+    use flumon_intranet::ingest::apply::{RECORDS_PER_STATEMENT, upsert_records_sql};
     let db = Db::open(&format!("sqlite://{}", dir.join("raw_records.db").display())).await.unwrap();
     // FLUMON_BENCH_REF_INDEX=0 / FLUMON_BENCH_REF_UPSERT=0: without the unit index / plain INSERTs
     let (index, upsert) = (env("FLUMON_BENCH_REF_INDEX", 1) != 0, env("FLUMON_BENCH_REF_UPSERT", 1) != 0);
-    sqlx::query(
-        "CREATE TABLE recs (org TEXT NOT NULL, ty TEXT NOT NULL, rec_key TEXT NOT NULL, gxsj BIGINT NOT NULL, \
-         dmz_seq BIGINT NOT NULL, deleted BIGINT NOT NULL, first_dmz_time BIGINT NOT NULL, unit TEXT NOT NULL, \
-         body TEXT, PRIMARY KEY (org, ty, rec_key))",
-    )
-    .execute(&db.pool)
-    .await
-    .unwrap();
-    if index {
-        sqlx::query("CREATE INDEX recs_unit ON recs (org, unit)").execute(&db.pool).await.unwrap();
+    // the `records` table of the migrations, in a file of its own: same columns, key and index
+    if !index {
+        sqlx::query("DROP INDEX records_unit").execute(&db.pool).await.unwrap();
     }
-    let on_conflict = if upsert {
-        " ON CONFLICT (org, ty, rec_key) DO UPDATE SET gxsj = excluded.gxsj, dmz_seq = excluded.dmz_seq, \
-         deleted = excluded.deleted, first_dmz_time = excluded.first_dmz_time, unit = excluded.unit, \
-         body = excluded.body"
-    } else {
-        ""
-    };
     let body_len: usize = env("FLUMON_BENCH_REF_BODY", 600);
     let body = "x".repeat(body_len);
     let what = format!(
@@ -303,21 +291,17 @@ async fn raw_sqlite_records(dir: &Path, n: usize, batch: usize) -> (f64, String)
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         format!("{:032x}", u128::from(z ^ (z >> 31)) * 0x1_0000_0001)
     };
-    const ROWS: usize = 200;
     let t = Instant::now();
     let mut i = 0usize;
     while i < n {
         let mut tx = db.pool.begin().await.unwrap();
         let end = (i + batch).min(n);
         while i < end {
-            let m = ROWS.min(end - i);
-            let sql = format!(
-                "INSERT INTO recs (org, ty, rec_key, gxsj, dmz_seq, deleted, first_dmz_time, unit, body) VALUES {}{on_conflict}",
-                (0..m)
-                    .map(|r| format!("({})", (1..=9).map(|c| format!("${}", r * 9 + c)).collect::<Vec<_>>().join(", ")))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+            let m = RECORDS_PER_STATEMENT.min(end - i);
+            let mut sql = upsert_records_sql(m);
+            if !upsert {
+                sql.truncate(sql.find(" ON CONFLICT").unwrap());
+            }
             let mut q = sqlx::query(sqlx::AssertSqlSafe(flumon_intranet::db::positional(true, sql)));
             for j in i..i + m {
                 q = q
@@ -443,7 +427,8 @@ async fn main() {
     );
     let (raw_recs, what) = raw_sqlite_records(dir.path(), 200_000, batch).await;
     println!(
-        "reference: records-shaped {what} into SQLite (200 rows a statement, {batch} per transaction, nothing else): {raw_recs:.0} rows/s"
+        "reference: records-shaped {what} into SQLite ({} rows a statement, {batch} per transaction, nothing else): {raw_recs:.0} rows/s",
+        flumon_intranet::ingest::apply::RECORDS_PER_STATEMENT
     );
 
     let file = dir.path().join("intranet.db");

@@ -174,17 +174,27 @@ fn apply_record<'r>(
     true
 }
 
+/// Records per multi-row upsert of [`write_records`] (× 9 parameters).
+pub const RECORDS_PER_STATEMENT: usize = 200;
+
+/// The multi-row upsert of `rows` records into `records` (9 `$N` parameters
+/// a row: org, ty, rec_key, gxsj, dmz_seq, deleted, first_dmz_time, unit, body).
+/// Public for the ingest benchmark's records-shaped reference.
+pub fn upsert_records_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO records (org, ty, rec_key, gxsj, dmz_seq, deleted, first_dmz_time, unit, body) VALUES {} \
+         ON CONFLICT (org, ty, rec_key) DO UPDATE SET gxsj = excluded.gxsj, dmz_seq = excluded.dmz_seq, \
+         deleted = excluded.deleted, first_dmz_time = excluded.first_dmz_time, unit = excluded.unit, \
+         body = excluded.body",
+        refresh::value_rows(rows, 9)
+    )
+}
+
 /// Writes the records the batch changed: multi-row upserts, and the few receipt-time-only updates.
 async fn write_records(tx: &mut Tx<'_>, state: &HashMap<Key, Cur<'_>>) -> Result<()> {
     let full: Vec<(&Key, &Cur<'_>)> = state.iter().filter(|(_, c)| c.full).collect();
-    for chunk in full.chunks(200) {
-        let sql = format!(
-            "INSERT INTO records (org, ty, rec_key, gxsj, dmz_seq, deleted, first_dmz_time, unit, body) VALUES {} \
-             ON CONFLICT (org, ty, rec_key) DO UPDATE SET gxsj = excluded.gxsj, dmz_seq = excluded.dmz_seq, \
-             deleted = excluded.deleted, first_dmz_time = excluded.first_dmz_time, unit = excluded.unit, \
-             body = excluded.body",
-            refresh::value_rows(chunk.len(), 9)
-        );
+    for chunk in full.chunks(RECORDS_PER_STATEMENT) {
+        let sql = upsert_records_sql(chunk.len());
         let mut q = sqlx::query(AssertSqlSafe(positional(is_sqlite(tx), sql)));
         for ((org, ty, key), c) in chunk {
             let body = c.rec.map(serde_json::to_string).transpose()?;
