@@ -5,7 +5,8 @@
 //!  cut when queue bytes ≥ max (4 MiB) or the oldest waiting entry is max_age (10 s) old
 //!   1. plan {seq, queue keys, registry codes} + next_seq ─▶ sled ─▶ fsync   (seq is now taken)
 //!   2. entries = queue[keys] + registry (changed, or all once a day) + JournalHead
-//!      ─▶ seal_batch (bincode, zstd, SM4-GCM link key, SM2 sign) ─▶ outbox/.name.tmp
+//!      (queue values are bincode entries already: copied, not decoded and re-encoded)
+//!      ─▶ seal_encoded (zstd, SM4-GCM link key, SM2 sign) ─▶ outbox/.name.tmp
 //!      ─▶ fsync ─▶ rename outbox/<node>-<seq:020>.fbatch ─▶ fsync outbox/
 //!   3. remove the queue keys and the registry flags, drop the plan ─▶ fsync
 //!  crash after 1: at start the plan is finished — file present: step 3 only;
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use flumon_shared::batch::{BatchFields, seal_batch};
+use flumon_shared::batch::{BatchFields, EntryCounts, seal_encoded};
 use flumon_shared::entries::{Entry, JournalHeadInfo, count_entries};
 
 use crate::error::{Error, Result, codec};
@@ -199,6 +200,38 @@ fn finish_plan(state: &AppState) -> Result<bool> {
     Ok(true)
 }
 
+/// A batch's entries, encoded back to back, and their counts.
+#[derive(Default)]
+struct Payload {
+    encoded: Vec<u8>,
+    counts: EntryCounts,
+    n: usize,
+}
+
+impl Payload {
+    /// One entry, `bytes` being its encoding.
+    fn entry(&mut self, e: &Entry, bytes: &[u8]) {
+        let c = count_entries(std::slice::from_ref(e));
+        let k = &mut self.counts;
+        k.records = k.records.saturating_add(c.records);
+        k.registry = k.registry.saturating_add(c.registry);
+        k.receipts = k.receipts.saturating_add(c.receipts);
+        k.scans = k.scans.saturating_add(c.scans);
+        k.journal_heads = k.journal_heads.saturating_add(c.journal_heads);
+        self.n = self.n.saturating_add(1);
+        self.encoded.extend_from_slice(bytes);
+    }
+
+    /// `n` records encoded back to back in `bytes` (a queue group).
+    fn records(&mut self, n: u64, bytes: &[u8]) -> Result<()> {
+        let n32 = u32::try_from(n).map_err(|_| Error::Codec("queue group of more than 2^32 entries".into()))?;
+        self.counts.records = self.counts.records.saturating_add(n32);
+        self.n = self.n.saturating_add(n32 as usize);
+        self.encoded.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
 fn write_and_clear(state: &AppState, plan: &Plan) -> Result<()> {
     let outbox = &state.config.paths.outbox;
     let path = outbox.join(&plan.file);
@@ -234,28 +267,35 @@ fn write_and_clear(state: &AppState, plan: &Plan) -> Result<()> {
 fn write_batch(state: &AppState, plan: &Plan, path: &Path) -> Result<()> {
     let store = &state.store;
     let q = store.tree(trees::OUTBOUND)?;
-    let mut entries = Vec::with_capacity(plan.keys.len() + plan.hospitals.len() + 1);
+    // the entries as the queue holds them (bincode, the batch's configuration), back to back:
+    // a group of records is copied, not decoded and encoded again
+    let mut p = Payload::default();
     for k in &plan.keys {
-        if let Some(v) = q.get(be(*k))? {
-            entries.extend(outbound::decode_value(&v)?);
+        let Some(v) = q.get(be(*k))? else { continue };
+        match outbound::encoded_value(&v)? {
+            outbound::Encoded::Records { n, bytes } => p.records(n, bytes)?,
+            outbound::Encoded::One(e) => p.entry(&e, &v),
         }
     }
     for code in &plan.hospitals {
         if let Some(h) = hospitals::get(state, code)? {
-            entries.push(Entry::Hospital(h.info()));
+            let e = Entry::Hospital(h.info());
+            p.entry(&e, &outbound::encode(&e)?);
         }
     }
     let head = state.audit.head()?;
-    entries.push(Entry::JournalHead(JournalHeadInfo {
+    let e = Entry::JournalHead(JournalHeadInfo {
         node: state.config.node_id.clone(),
         seq: head.seq,
         hash: hex::encode(head.hash),
         time: now_cst(),
-    }));
-    let counts = count_entries(&entries);
+    });
+    p.entry(&e, &outbound::encode(&e)?);
+    let Payload { encoded, counts, n } = p;
     let fields =
         BatchFields { node_id: state.config.node_id.clone(), sequence: plan.seq, created_ms: plan.created_ms, counts };
-    let bytes = seal_batch(&fields, &entries, &state.keys.link, &state.keys.sign)?;
+    let bytes = seal_encoded(&fields, n, &encoded, &state.keys.link, &state.keys.sign)?;
+    drop(encoded);
     let dir = path.parent().ok_or_else(|| Error::Internal("outbox has no parent".into()))?;
     let tmp = dir.join(format!(".{}.tmp", plan.file));
     let _ = std::fs::remove_file(&tmp);
@@ -268,14 +308,14 @@ fn write_batch(state: &AppState, plan: &Plan, path: &Path) -> Result<()> {
     std::fs::File::open(dir)?.sync_all()?;
     let m = &state.metrics;
     m.batches_written.fetch_add(1, Ordering::Relaxed);
-    m.batch_entries_written.fetch_add(entries.len() as u64, Ordering::Relaxed);
+    m.batch_entries_written.fetch_add(n as u64, Ordering::Relaxed);
     let digest = hex::encode(flumon_shared::crypto::sm3(&bytes));
     state.audit.append_blocking(
         "batch.written",
-        &serde_json::json!({"seq": plan.seq, "entries": entries.len(), "records": counts.records,
+        &serde_json::json!({"seq": plan.seq, "entries": n, "records": counts.records,
             "receipts": counts.receipts, "registry": counts.registry, "scans": counts.scans,
             "bytes": bytes.len(), "sm3": digest}),
     )?;
-    tracing::info!(seq = plan.seq, entries = entries.len(), bytes = bytes.len(), "batch written");
+    tracing::info!(seq = plan.seq, entries = n, bytes = bytes.len(), "batch written");
     Ok(())
 }

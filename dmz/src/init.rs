@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 
 use flumon_shared::crypto::{MacKey, Sm2PrivateKey, Sm2PublicKey, SymKey};
 
-use crate::config::{BatchConfig, Config, DesensConfig, FiguresConfig, LimitsConfig, Listen, MailConfig, Paths};
+use crate::config::{
+    BatchConfig, Config, DesensConfig, FiguresConfig, LimitsConfig, Listen, MailConfig, Paths, StoreConfig,
+};
 use crate::error::{Error, Result};
 use crate::keys::{write_new_hex32, write_public, write_secret};
 use crate::tls::{self, Ca};
@@ -139,6 +141,7 @@ pub fn init(dir: &Path, vault_pubkey: Option<&Path>) -> Result<InitReport> {
         batch: BatchConfig::default(),
         desens: DesensConfig::default(),
         figures: FiguresConfig::default(),
+        store: StoreConfig::default(),
         mail: MailConfig { smtp_relay: None, from: "flumon@localhost".to_owned() },
         web: toml::Table::new(),
     };

@@ -150,6 +150,7 @@ pub async fn run(
     let state = tokio::task::spawn_blocking(move || open_state(config))
         .await
         .map_err(|e| Error::Internal(format!("open: {e}")))??;
+    state.store.start_key_filter(state.config.store.key_filter_mib)?;
     state.audit("dmz.started", serde_json::json!({"node": state.config.node_id})).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let limits = &state.config.limits;

@@ -5,13 +5,15 @@
 //!  accepted record ─▶ desensitise(dmz_time = 0, seq = 0) ─bincode─▶ SM3 = content digest
 //!        dedupe[org ␟ type ␟ rec_key] == digest ? ─yes─▶ not queued (unchanged resend)
 //!                                                 └no──▶ stamp (receipt time, seq) ─▶ a group of the chunk
-//!  one sled transaction per chunk over (outbound, dedupe): a crash never leaves a
-//!  digest recorded for a record that is not queued
+//!  digests read first (the hospital's uploads run one at a time), then one sled transaction
+//!  per chunk writes (outbound, dedupe): a crash never leaves a digest recorded for a record
+//!  that is not queued
 //!  outbound  u64 BE id ─▶ 0xFF ‖ u32 LE n ‖ bincode(Entry) × n   (a group: up to 1 MiB of a chunk's records)
 //!                      or bincode(Entry)                        (one entry; also queues written before groups)
 //!  (ids from sled's generate_id: ordered; 0xFF never starts a bincode Entry: its variant index is < 251)
 //! ```
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use sled::Transactional;
@@ -23,6 +25,7 @@ use flumon_shared::model::RecordType;
 
 use crate::error::{Error, Result, codec};
 use crate::state::AppState;
+use crate::store::filter::Keys;
 use crate::store::{be, trees};
 
 /// The bincode configuration of queue values (the batch format's).
@@ -47,7 +50,7 @@ pub fn decode(b: &[u8]) -> Result<Entry> {
 /// First byte of a group value.
 const GROUP: u8 = 0xFF;
 /// A group is closed when its entries reach this many bytes.
-const GROUP_BYTES: usize = 1 << 20;
+const GROUP_BYTES: usize = 64 << 10;
 
 fn group_header(b: &[u8]) -> Option<(usize, &[u8])> {
     match b {
@@ -59,6 +62,24 @@ fn group_header(b: &[u8]) -> Option<(usize, &[u8])> {
 /// Entries in a queue value (a group or a single entry), without decoding them.
 pub fn value_entries(b: &[u8]) -> u64 {
     group_header(b).map_or(1, |(n, _)| n as u64)
+}
+
+/// A queue value as the batcher seals it without decoding: a group is
+/// `n` records already encoded back to back; a single entry is decoded (it is
+/// small, and its kind is counted).
+pub enum Encoded<'a> {
+    Records { n: u64, bytes: &'a [u8] },
+    One(Entry),
+}
+
+/// Splits a queue value for [`flumon_shared::batch::seal_encoded`]. Only
+/// [`enqueue_records`] writes groups, and only records go into them.
+pub fn encoded_value(b: &[u8]) -> Result<Encoded<'_>> {
+    match group_header(b) {
+        Some((n, rest)) if n <= rest.len() => Ok(Encoded::Records { n: n as u64, bytes: rest }),
+        Some(_) => Err(Error::Codec("queue group count exceeds its bytes".into())),
+        None => Ok(Encoded::One(decode(b)?)),
+    }
 }
 
 /// Decodes a queue value: the entries of a group, or one entry.
@@ -156,47 +177,60 @@ pub fn digest_unstamped(rec: &OutRecord) -> Result<[u8; 32]> {
 }
 
 /// Queues the records whose content changed, a chunk's in few values
-/// (groups); returns (queued, unchanged). Blocking (sled transaction).
+/// (groups); returns (queued, unchanged). Blocking (sled).
+///
+/// The digests are read before the transaction: sled's transactions (and
+/// batches) hold a lock that stops every other sled operation of the
+/// process, so only the writes go inside. The reads cannot go stale: the
+/// keys are the hospital's, and its uploads run one at a time
+/// (`pipeline::upload_task`); a record twice in one chunk is caught by the
+/// chunk's own map.
 pub fn enqueue_records(state: &AppState, recs: &[Pending]) -> Result<(u64, u64)> {
     let store = &state.store;
     let q = store.tree(trees::OUTBOUND)?;
     let d = store.tree(trees::DEDUPE)?;
-    // ids for the most groups the chunk can give (taken before: a transaction may run twice)
-    let total: usize = recs.iter().map(|p| p.value.len()).sum();
-    let mut ids = Vec::new();
-    // every group but the last holds ≥ GROUP_BYTES
-    for _ in 0..(total / GROUP_BYTES + recs.len().min(1)) {
+    let mut latest: HashMap<&[u8], &[u8; 32]> = HashMap::with_capacity(recs.len());
+    let mut changed: Vec<&Pending> = Vec::with_capacity(recs.len());
+    let mut same = 0u64;
+    for p in recs {
+        let unchanged = match latest.get(p.dedupe_key.as_slice()) {
+            Some(seen) => *seen == &p.digest,
+            None if store.absent(Keys::Dedupe, &p.dedupe_key) => false,
+            None => d.get(&p.dedupe_key)?.is_some_and(|v| v.as_ref() == p.digest.as_slice()),
+        };
+        if unchanged {
+            same += 1;
+            continue;
+        }
+        latest.insert(p.dedupe_key.as_slice(), &p.digest);
+        changed.push(p);
+    }
+    let groups = groups(changed.iter().map(|p| p.value.as_slice()));
+    // ids taken before: a transaction may run twice
+    let mut ids = Vec::with_capacity(groups.len());
+    for _ in &groups {
         ids.push(store.next_id()?);
     }
-    let res: std::result::Result<(u64, u64, u64), TransactionError<()>> = (&q, &d).transaction(|(q, d)| {
-        let mut changed: Vec<&[u8]> = Vec::with_capacity(recs.len());
-        let mut same = 0u64;
-        for p in recs {
-            if d.get(&p.dedupe_key)?.is_some_and(|v| v.as_ref() == p.digest.as_slice()) {
-                same += 1;
-                continue;
-            }
+    for p in &changed {
+        store.note_key(Keys::Dedupe, &p.dedupe_key);
+    }
+    let res: std::result::Result<(), TransactionError<()>> = (&q, &d).transaction(|(q, d)| {
+        for p in &changed {
             d.insert(p.dedupe_key.as_slice(), p.digest.as_slice())?;
-            changed.push(p.value.as_slice());
         }
-        let groups = groups(changed.iter().copied());
-        if groups.len() > ids.len() {
-            return Err(ConflictableTransactionError::Abort(()));
-        }
-        let mut bytes = 0u64;
         for (g, id) in groups.iter().zip(ids.iter()) {
             q.insert(&be(*id), g.as_slice())?;
-            bytes += g.len() as u64;
         }
-        Ok::<_, ConflictableTransactionError<()>>((changed.len() as u64, same, bytes))
+        Ok::<_, ConflictableTransactionError<()>>(())
     });
-    let (queued, same, bytes) = res.map_err(|e| match e {
+    res.map_err(|e| match e {
         TransactionError::Storage(s) => Error::Sled(s),
-        TransactionError::Abort(()) => Error::Internal("queue transaction aborted (more groups than ids)".into()),
+        TransactionError::Abort(()) => Error::Internal("queue transaction aborted".into()),
     })?;
+    let bytes: u64 = groups.iter().map(|g| g.len() as u64).sum();
     state.metrics.queue_bytes.fetch_add(bytes, Ordering::Relaxed);
-    state.metrics.queue_depth.fetch_add(queued, Ordering::Relaxed);
-    Ok((queued, same))
+    state.metrics.queue_depth.fetch_add(changed.len() as u64, Ordering::Relaxed);
+    Ok((changed.len() as u64, same))
 }
 
 /// Queues one entry that is not a record (receipt summary, scan metadata).

@@ -14,6 +14,7 @@
 //! ```
 
 mod commit;
+pub mod filter;
 pub mod health;
 pub mod scope;
 #[cfg(test)]
@@ -47,6 +48,8 @@ pub struct Store {
     pub db: sled::Db,
     dir: PathBuf,
     commit: Arc<commit::GroupCommit>,
+    /// Set by [`Store::start_key_filter`] (the server); none: every lookup goes to sled.
+    filter: std::sync::OnceLock<Arc<filter::KeyFilter>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -71,7 +74,47 @@ impl Store {
                 },
             )?;
         let commit = Arc::new(commit::GroupCommit::new(db.clone(), dir.clone(), on_commit));
-        Ok(Store { db, dir, commit })
+        Ok(Store { db, dir, commit, filter: std::sync::OnceLock::new() })
+    }
+
+    /// Starts the key filter of `mib` MiB (0: none) and its builder thread
+    /// (filter.rs). Call before the first upload; once only.
+    pub fn start_key_filter(&self, mib: u32) -> Result<()> {
+        let Some(f) = filter::KeyFilter::new(mib) else { return Ok(()) };
+        let f = Arc::new(f);
+        if self.filter.set(Arc::clone(&f)).is_err() {
+            return Err(Error::Internal("the key filter was started twice".into()));
+        }
+        let trees = vec![
+            (filter::Keys::Dedupe, self.tree(trees::DEDUPE)?),
+            (filter::Keys::ScopeCase, self.tree(trees::SCOPE_CASE)?),
+            (filter::Keys::ScopeLab, self.tree(trees::SCOPE_LAB)?),
+        ];
+        std::thread::Builder::new().name("key-filter".into()).spawn(move || {
+            let t = std::time::Instant::now();
+            match f.build(&trees) {
+                Ok(n) => tracing::info!(keys = n, secs = t.elapsed().as_secs_f64(), "key filter built"),
+                Err(e) => tracing::warn!(error = %e, "key filter not built; lookups go to sled"),
+            }
+        })?;
+        Ok(())
+    }
+
+    /// The key filter, when started.
+    pub fn key_filter(&self) -> Option<&Arc<filter::KeyFilter>> {
+        self.filter.get()
+    }
+
+    /// True when `key` is certainly not in `tree` (filter.rs).
+    pub fn absent(&self, tree: filter::Keys, key: &[u8]) -> bool {
+        self.filter.get().is_some_and(|f| f.absent(tree, key))
+    }
+
+    /// Notes that `key` is about to be written to `tree` (before the write).
+    pub fn note_key(&self, tree: filter::Keys, key: &[u8]) {
+        if let Some(f) = self.filter.get() {
+            f.add(tree, key);
+        }
     }
 
     /// A named tree.

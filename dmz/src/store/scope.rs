@@ -17,12 +17,14 @@
 //! hospital are serialised by the pipeline, so the overlay cannot race.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use flumon_shared::desens::keys::{PseudonymKey, pseudonym};
 use flumon_shared::model::{Record, RecordType};
 use flumon_shared::receipt::{Accepted, CheckState, slot_of};
 use flumon_shared::scope::ScopeState;
 
+use super::filter::{KeyFilter, Keys};
 use super::{Store, trees};
 use crate::error::{Result, codec};
 
@@ -41,6 +43,8 @@ fn key(parts: &[&[u8]]) -> Vec<u8> {
 
 /// Scope state for one upload: sled below, this upload's changes above.
 pub struct ScopeView<'a> {
+    /// Skips sled for keys never written (filter.rs); none: every lookup goes to sled.
+    filter: Option<Arc<KeyFilter>>,
     cases: sled::Tree,
     labs: sled::Tree,
     slots: sled::Tree,
@@ -56,6 +60,7 @@ impl<'a> ScopeView<'a> {
     /// A view over `store` for a new upload.
     pub fn new(store: &Store, pseudo: &'a PseudonymKey) -> Result<Self> {
         Ok(ScopeView {
+            filter: store.key_filter().cloned(),
             cases: store.tree(trees::SCOPE_CASE)?,
             labs: store.tree(trees::SCOPE_LAB)?,
             slots: store.tree(trees::SLOTS)?,
@@ -75,7 +80,7 @@ impl<'a> ScopeView<'a> {
         format!("{}:{}", ty.as_str(), pseudonym(self.pseudo, org, &format!("JLID:{}", ty.as_str()), jlid))
     }
 
-    fn note<T>(&mut self, r: std::result::Result<T, sled::Error>) -> Option<T> {
+    fn note_read<T>(&mut self, r: std::result::Result<T, sled::Error>) -> Option<T> {
         match r {
             Ok(v) => Some(v),
             Err(e) => {
@@ -85,9 +90,33 @@ impl<'a> ScopeView<'a> {
         }
     }
 
+    fn absent(&self, tree: Keys, k: &[u8]) -> bool {
+        self.filter.as_ref().is_some_and(|f| f.absent(tree, k))
+    }
+
+    fn note(&self, tree: Keys, k: &[u8]) {
+        if let Some(f) = &self.filter {
+            f.add(tree, k);
+        }
+    }
+
+    /// Whether a positive result is recorded for case key `k` (this upload's or sled's).
+    fn lab_known(&self, k: &[u8]) -> std::result::Result<bool, sled::Error> {
+        if self.lab_over.contains(k) {
+            return Ok(true);
+        }
+        if self.absent(Keys::ScopeLab, k) {
+            return Ok(false);
+        }
+        self.labs.contains_key(k)
+    }
+
     fn live_cases(&self, k: &[u8]) -> std::result::Result<BTreeSet<String>, String> {
         if let Some(s) = self.case_over.get(k) {
             return Ok(s.clone());
+        }
+        if self.absent(Keys::ScopeCase, k) {
+            return Ok(BTreeSet::new());
         }
         match self.cases.get(k) {
             Ok(Some(v)) => serde_json::from_slice(&v).map_err(|e| e.to_string()),
@@ -155,32 +184,33 @@ impl<'a> ScopeView<'a> {
     /// Writes the changes made so far (after the records that made them were
     /// queued) and empties the overlay: later reads find them in sled. An
     /// upload read in chunks commits after each, so the overlay stays small.
+    ///
+    /// Key by key, not as sled batches: a batch (like a transaction) holds a
+    /// lock that stops every other sled operation of the process, and the
+    /// three trees were never one atomic write anyway. A crash part way leaves
+    /// some of an unanswered upload's scope unwritten; its records are queued,
+    /// and the resend the hospital makes for want of a receipt writes the rest
+    /// (a resend finds each change missing and makes it again).
     pub fn commit_pending(&mut self) -> Result<()> {
-        let mut b = sled::Batch::default();
-        for (k, set) in &self.case_over {
+        for (k, set) in std::mem::take(&mut self.case_over) {
             if set.is_empty() {
-                b.remove(k.as_slice());
+                self.cases.remove(k)?;
             } else {
-                b.insert(k.as_slice(), serde_json::to_vec(set).map_err(codec)?);
+                let v = serde_json::to_vec(&set).map_err(codec)?;
+                self.note(Keys::ScopeCase, &k);
+                self.cases.insert(k, v)?;
             }
         }
-        self.cases.apply_batch(b)?;
-        let mut b = sled::Batch::default();
-        for k in &self.lab_over {
-            b.insert(k.as_slice(), &[][..]);
+        for k in std::mem::take(&mut self.lab_over) {
+            self.note(Keys::ScopeLab, &k);
+            self.labs.insert(k, &[][..])?;
         }
-        self.labs.apply_batch(b)?;
-        let mut b = sled::Batch::default();
-        for (k, v) in &self.slot_over {
+        for (k, v) in std::mem::take(&mut self.slot_over) {
             match v {
-                Some(v) => b.insert(k.as_slice(), v.as_bytes()),
-                None => b.remove(k.as_slice()),
-            }
+                Some(v) => self.slots.insert(k, v.as_bytes())?,
+                None => self.slots.remove(k)?,
+            };
         }
-        self.slots.apply_batch(b)?;
-        self.case_over.clear();
-        self.lab_over.clear();
-        self.slot_over.clear();
         Ok(())
     }
 }
@@ -194,8 +224,7 @@ impl ScopeState for ScopeView<'_> {
     }
 
     fn positive_lab(&self, org: &str, jzlsh: &str) -> bool {
-        let k = self.case_key(org, jzlsh);
-        self.lab_over.contains(&k) || matches!(self.labs.contains_key(&k), Ok(true))
+        matches!(self.lab_known(&self.case_key(org, jzlsh)), Ok(true))
     }
 }
 
@@ -215,7 +244,7 @@ impl CheckState for ScopeView<'_> {
                     let tag = self.rec_tag(&org, rec.ty(), &jlid);
                     let cur = self.live_cases(&k);
                     // a resend of a record already live writes nothing
-                    if let Some(mut set) = self.note(cur.map_err(sled_err))
+                    if let Some(mut set) = self.note_read(cur.map_err(sled_err))
                         && set.insert(tag)
                     {
                         self.case_over.insert(k, set);
@@ -224,8 +253,8 @@ impl CheckState for ScopeView<'_> {
             }
             Record::Lab(l) if l.is_positive_flu() => {
                 let k = self.case_key(&org, &l.jzlsh);
-                let known = self.labs.contains_key(&k);
-                if !matches!(self.note(known), Some(true)) {
+                let known = self.lab_known(&k);
+                if !matches!(self.note_read(known), Some(true)) {
                     self.lab_over.insert(k);
                 }
             }
@@ -236,7 +265,7 @@ impl CheckState for ScopeView<'_> {
                     let k = self.case_key(&org, j);
                     let tag = self.rec_tag(&org, d.ty, &jlid);
                     let cur = self.live_cases(&k);
-                    if let Some(mut set) = self.note(cur.map_err(sled_err))
+                    if let Some(mut set) = self.note_read(cur.map_err(sled_err))
                         && set.remove(&tag)
                     {
                         self.case_over.insert(k, set);

@@ -78,6 +78,27 @@ pub fn seal_batch<T: Serialize>(
     seal_payload(fields, entries.len(), &payload, None, link_key, signing_key)
 }
 
+/// [`seal_batch`] for entries already serialized one by one: `encoded` is
+/// the concatenation of `entry_count` entries, each as bincode (this format's
+/// configuration) encodes it alone. The payload is then exactly what
+/// `seal_batch` would make of the decoded list (a sequence is its length
+/// followed by its elements), without decoding and encoding them again: the
+/// DMZ's queue already holds entries so encoded.
+pub fn seal_encoded(
+    fields: &BatchFields,
+    entry_count: usize,
+    encoded: &[u8],
+    link_key: &SymKey,
+    signing_key: &Sm2PrivateKey,
+) -> Result<Vec<u8>> {
+    let len = bincode::encode_to_vec(entry_count as u64, bincode_config())
+        .map_err(|e| Error::Format(format!("batch: cannot serialize the entry count: {e}")))?;
+    let mut payload = Vec::with_capacity(len.len() + encoded.len());
+    payload.extend_from_slice(&len);
+    payload.extend_from_slice(encoded);
+    seal_payload(fields, entry_count, &payload, None, link_key, signing_key)
+}
+
 /// The sealing steps after serialization. `digest_override` exists only so
 /// tests can build a correctly signed batch whose digest is wrong.
 fn seal_payload(

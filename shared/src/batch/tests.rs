@@ -142,6 +142,24 @@ fn trailing_payload_bytes_and_count_mismatch_are_rejected() {
 }
 
 #[test]
+fn seal_encoded_checks_the_count() {
+    let e = entries(300);
+    let mut encoded = Vec::new();
+    for x in &e {
+        encoded.extend(bincode::serde::encode_to_vec(x, bincode::config::standard()).unwrap());
+    }
+    let f = fields(300);
+    let b = seal_encoded(&f, 300, &encoded, &keys().link, &keys().sign).unwrap();
+    assert_eq!(open(&b).unwrap().1, e);
+    // a count that does not match the header's counts is refused when sealing
+    assert!(seal_encoded(&f, 299, &encoded, &keys().link, &keys().sign).is_err());
+    // a count that matches the header but not the bytes makes a batch that does not open
+    let short = fields(299);
+    let bad = seal_encoded(&short, 299, &encoded, &keys().link, &keys().sign).unwrap();
+    assert!(open(&bad).is_err());
+}
+
+#[test]
 fn seal_checks_its_inputs() {
     let mut f = fields(3);
     assert!(seal_batch(&f, &entries(2), &keys().link, &keys().sign).is_err(), "counts ≠ entries");
@@ -209,6 +227,25 @@ proptest! {
         let (h, back) = open(&b).unwrap();
         prop_assert_eq!(back, e);
         prop_assert_eq!(h.counts, f.counts);
+    }
+
+    /// Entries encoded one by one and sealed with `seal_encoded` give the
+    /// payload `seal_batch` gives for the list (a count across the varint
+    /// boundary at 251 included).
+    #[test]
+    fn prop_seal_encoded_is_seal_batch(e in proptest::collection::vec((any::<u64>(), ".{0,12}"), 0..300)) {
+        let f = BatchFields { counts: EntryCounts { records: e.len() as u32, ..EntryCounts::default() }, ..fields(0) };
+        let mut encoded = Vec::new();
+        for x in &e {
+            encoded.extend(bincode::serde::encode_to_vec(x, bincode::config::standard()).unwrap());
+        }
+        let a = seal_encoded(&f, e.len(), &encoded, &keys().link, &keys().sign).unwrap();
+        let b = seal_batch(&f, &e, &keys().link, &keys().sign).unwrap();
+        let (ha, back) = open(&a).unwrap();
+        let hb = peek_header(&b, &BatchLimits::default()).unwrap();
+        prop_assert_eq!(back, e);
+        prop_assert_eq!(ha.payload_sm3, hb.payload_sm3);
+        prop_assert_eq!(ha.payload_len, hb.payload_len);
     }
 
     #[test]
