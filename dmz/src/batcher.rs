@@ -130,7 +130,7 @@ async fn blocking<T: Send + 'static>(
 
 fn pending(state: &AppState) -> Result<bool> {
     let store = &state.store;
-    if store.tree(trees::OUTBOUND)?.first()?.is_some() || store.tree(REGISTRY_DIRTY)?.first()?.is_some() {
+    if !outbound::queue_is_empty(&store.tree(trees::OUTBOUND)?)? || store.tree(REGISTRY_DIRTY)?.first()?.is_some() {
         return Ok(true);
     }
     Ok(full_registry_due(state)? && store.tree(trees::HOSPITALS)?.first()?.is_some())
@@ -150,7 +150,7 @@ fn cut(state: &AppState) -> Result<()> {
     let max = state.config.batch.max_payload_bytes as u64;
     let mut keys = Vec::new();
     let mut size = 0u64;
-    for kv in store.tree(trees::OUTBOUND)?.iter() {
+    for kv in outbound::queue(&store.tree(trees::OUTBOUND)?) {
         let (k, v) = kv?;
         if size >= max {
             break;

@@ -79,6 +79,10 @@ pub fn open_state(config: Config) -> Result<AppState> {
             "hospital figures converted to the one-tree layout (本院监测数据格式已升级)"
         );
     }
+    let moved = outbound::migrate_dedupe(&store)?;
+    if moved > 0 {
+        tracing::info!(digests = moved, "resend digests moved into the outbound tree (去重摘要已迁移)");
+    }
     let removed = archive::remove_incomplete(&store)?;
     if removed > 0 {
         tracing::warn!(items = removed, "removed raw items left incomplete by a crash (never acknowledged)");

@@ -5,19 +5,17 @@
 //!  accepted record ─▶ desensitise(dmz_time = 0, seq = 0) ─bincode─▶ SM3 = content digest
 //!        dedupe[org ␟ type ␟ rec_key] == digest ? ─yes─▶ not queued (unchanged resend)
 //!                                                 └no──▶ stamp (receipt time, seq) ─▶ a group of the chunk
-//!  digests read first (the hospital's uploads run one at a time), then one sled transaction
-//!  per chunk writes (outbound, dedupe): a crash never leaves a digest recorded for a record
-//!  that is not queued
-//!  outbound  u64 BE id ─▶ 0xFF ‖ u32 LE n ‖ bincode(Entry) × n   (a group: up to 1 MiB of a chunk's records)
+//!  digests read first (the hospital's uploads run one at a time), then one sled batch per
+//!  chunk writes the groups and the digests (one tree): a crash never leaves a digest recorded
+//!  for a record that is not queued
+//!  outbound  u64 BE id ─▶ 0xFF ‖ u32 LE n ‖ bincode(Entry) × n   (a group: about 64 KiB of a chunk's records)
 //!                      or bincode(Entry)                        (one entry; also queues written before groups)
+//!            0xFF ‖ org ␟ type ␟ rec_key ─▶ SM3 digest (32 B)    (dedupe; after every queue id)
 //!  (ids from sled's generate_id: ordered; 0xFF never starts a bincode Entry: its variant index is < 251)
 //! ```
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use flumon_shared::desens::outbound::{OutCommon, OutRecord};
 use flumon_shared::entries::Entry;
@@ -26,7 +24,7 @@ use flumon_shared::model::RecordType;
 use crate::error::{Error, Result, codec};
 use crate::state::AppState;
 use crate::store::filter::Keys;
-use crate::store::{be, trees};
+use crate::store::{Store, be, trees};
 
 /// The bincode configuration of queue values (the batch format's).
 fn config() -> bincode::config::Configuration {
@@ -176,68 +174,117 @@ pub fn digest_unstamped(rec: &OutRecord) -> Result<[u8; 32]> {
     Ok(flumon_shared::crypto::sm3(&bytes))
 }
 
+/// First byte of a dedupe key in the `outbound` tree; queue keys (8-byte
+/// ids from sled's `generate_id`) never start with it.
+const DEDUPE: u8 = 0xFF;
+
+/// The prefix of the dedupe keys (for the key filter's builder).
+pub const DEDUPE_PREFIX: &[u8] = &[DEDUPE];
+
+/// The queue's part of the `outbound` tree (its dedupe keys sort after it).
+pub fn queue(tree: &sled::Tree) -> sled::Iter {
+    tree.range(..[DEDUPE])
+}
+
+/// Whether the queue is empty.
+pub fn queue_is_empty(tree: &sled::Tree) -> Result<bool> {
+    Ok(queue(tree).next().transpose()?.is_none())
+}
+
+/// A dedupe key as stored: 0xFF ‖ org ␟ type ␟ rec_key.
+fn stored_dedupe_key(k: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(k.len() + 1);
+    v.push(DEDUPE);
+    v.extend_from_slice(k);
+    v
+}
+
 /// Queues the records whose content changed, a chunk's in few values
 /// (groups); returns (queued, unchanged). Blocking (sled).
 ///
-/// The digests are read before the transaction: sled's transactions (and
-/// batches) hold a lock that stops every other sled operation of the
-/// process, so only the writes go inside. The reads cannot go stale: the
-/// keys are the hospital's, and its uploads run one at a time
-/// (`pipeline::upload_task`); a record twice in one chunk is caught by the
-/// chunk's own map.
+/// The digests live in the queue's own tree, so the groups and the digests
+/// of a chunk are one sled batch (atomic: a crash never leaves a digest
+/// recorded for a record that is not queued). The digests are read before
+/// it: a sled batch holds a lock that stops every other sled operation of
+/// the process. The reads cannot go stale: the keys are the hospital's, and
+/// its uploads run one at a time (`pipeline::upload_task`); a record twice
+/// in one chunk is caught by the chunk's own map.
 pub fn enqueue_records(state: &AppState, recs: &[Pending]) -> Result<(u64, u64)> {
     let store = &state.store;
     let q = store.tree(trees::OUTBOUND)?;
-    let d = store.tree(trees::DEDUPE)?;
     let mut latest: HashMap<&[u8], &[u8; 32]> = HashMap::with_capacity(recs.len());
-    let mut changed: Vec<&Pending> = Vec::with_capacity(recs.len());
+    let mut changed: Vec<(Vec<u8>, &Pending)> = Vec::with_capacity(recs.len());
     let mut same = 0u64;
     for p in recs {
+        let key = stored_dedupe_key(&p.dedupe_key);
         let unchanged = match latest.get(p.dedupe_key.as_slice()) {
             Some(seen) => *seen == &p.digest,
-            None if store.absent(Keys::Dedupe, &p.dedupe_key) => false,
-            None => d.get(&p.dedupe_key)?.is_some_and(|v| v.as_ref() == p.digest.as_slice()),
+            None if store.absent(Keys::Dedupe, &key) => false,
+            None => q.get(&key)?.is_some_and(|v| v.as_ref() == p.digest.as_slice()),
         };
         if unchanged {
             same += 1;
             continue;
         }
         latest.insert(p.dedupe_key.as_slice(), &p.digest);
-        changed.push(p);
+        changed.push((key, p));
     }
-    let groups = groups(changed.iter().map(|p| p.value.as_slice()));
-    // ids taken before: a transaction may run twice
-    let mut ids = Vec::with_capacity(groups.len());
-    for _ in &groups {
-        ids.push(store.next_id()?);
-    }
-    for p in &changed {
-        store.note_key(Keys::Dedupe, &p.dedupe_key);
-    }
-    let res: std::result::Result<(), TransactionError<()>> = (&q, &d).transaction(|(q, d)| {
-        for p in &changed {
-            d.insert(p.dedupe_key.as_slice(), p.digest.as_slice())?;
+    let groups = groups(changed.iter().map(|(_, p)| p.value.as_slice()));
+    let mut b = sled::Batch::default();
+    let mut bytes = 0u64;
+    for g in &groups {
+        let id = be(store.next_id()?);
+        if id.first() == Some(&DEDUPE) {
+            return Err(Error::Internal("queue ids exhausted".into()));
         }
-        for (g, id) in groups.iter().zip(ids.iter()) {
-            q.insert(&be(*id), g.as_slice())?;
-        }
-        Ok::<_, ConflictableTransactionError<()>>(())
-    });
-    res.map_err(|e| match e {
-        TransactionError::Storage(s) => Error::Sled(s),
-        TransactionError::Abort(()) => Error::Internal("queue transaction aborted".into()),
-    })?;
-    let bytes: u64 = groups.iter().map(|g| g.len() as u64).sum();
+        b.insert(&id[..], g.as_slice());
+        bytes += g.len() as u64;
+    }
+    for (key, p) in &changed {
+        store.note_key(Keys::Dedupe, key);
+        b.insert(key.as_slice(), p.digest.as_slice());
+    }
+    q.apply_batch(b)?;
     state.metrics.queue_bytes.fetch_add(bytes, Ordering::Relaxed);
     state.metrics.queue_depth.fetch_add(changed.len() as u64, Ordering::Relaxed);
     Ok((changed.len() as u64, same))
 }
 
+/// Moves the digests of a store written before they shared the queue's
+/// tree (the `dedupe` tree) into it, then drops that tree; returns how many
+/// moved. Idempotent: a crash part way moves them again at the next start.
+/// Blocking; before serving.
+pub fn migrate_dedupe(store: &Store) -> Result<u64> {
+    if !store.db.tree_names().iter().any(|n| n.as_ref() == trees::DEDUPE.as_bytes()) {
+        return Ok(0);
+    }
+    let old = store.tree(trees::DEDUPE)?;
+    let q = store.tree(trees::OUTBOUND)?;
+    let mut n = 0u64;
+    let mut b = sled::Batch::default();
+    for kv in old.iter() {
+        let (k, v) = kv?;
+        b.insert(stored_dedupe_key(&k), v);
+        n += 1;
+        if n.is_multiple_of(10_000) {
+            q.apply_batch(std::mem::take(&mut b))?;
+        }
+    }
+    q.apply_batch(b)?;
+    store.durable_blocking()?;
+    store.db.drop_tree(trees::DEDUPE)?;
+    store.durable_blocking()?;
+    Ok(n)
+}
+
 /// Queues one entry that is not a record (receipt summary, scan metadata).
 pub fn enqueue_entry(state: &AppState, e: &Entry) -> Result<()> {
     let v = encode(e)?;
-    let id = state.store.next_id()?;
-    state.store.tree(trees::OUTBOUND)?.insert(be(id), v.as_slice())?;
+    let id = be(state.store.next_id()?);
+    if id.first() == Some(&DEDUPE) {
+        return Err(Error::Internal("queue ids exhausted".into()));
+    }
+    state.store.tree(trees::OUTBOUND)?.insert(id, v.as_slice())?;
     state.metrics.queue_bytes.fetch_add(v.len() as u64, Ordering::Relaxed);
     state.metrics.queue_depth.fetch_add(1, Ordering::Relaxed);
     Ok(())
@@ -246,7 +293,7 @@ pub fn enqueue_entry(state: &AppState, e: &Entry) -> Result<()> {
 /// Counts the queue (at start): (entries, bytes).
 pub fn measure(state: &AppState) -> Result<(u64, u64)> {
     let (mut n, mut b) = (0u64, 0u64);
-    for kv in state.store.tree(trees::OUTBOUND)?.iter() {
+    for kv in queue(&state.store.tree(trees::OUTBOUND)?) {
         let (_, v) = kv?;
         n += value_entries(&v);
         b += v.len() as u64;

@@ -1,5 +1,5 @@
 //! A Bloom filter over the keys of the trees that every new record looks
-//! up (`dedupe`, `scope_case`, `scope_lab`), so that a lookup of a key that
+//! up (the dedupe keys of `outbound`, `scope_case`, `scope_lab`), so that a lookup of a key that
 //! was never written skips sled. Most lookups of a new record are such
 //! misses, and a sled lookup costs microseconds (it rebuilds the leaf).
 //!
@@ -99,12 +99,13 @@ impl KeyFilter {
         self.ready.load(Ordering::Acquire)
     }
 
-    /// Adds every key of `trees` (the builder; blocking), then makes the
-    /// filter answer. A read error leaves it answering "maybe" for ever.
-    pub fn build(&self, trees: &[(Keys, sled::Tree)]) -> Result<u64, sled::Error> {
+    /// Adds every key of `trees` that starts with its prefix (the builder;
+    /// blocking), then makes the filter answer. A read error leaves it
+    /// answering "maybe" for ever.
+    pub fn build(&self, trees: &[(Keys, sled::Tree, &[u8])]) -> Result<u64, sled::Error> {
         let mut n = 0u64;
-        for (tag, tree) in trees {
-            for k in tree.iter().keys() {
+        for (tag, tree, prefix) in trees {
+            for k in tree.scan_prefix(prefix).keys() {
                 self.add(*tag, &k?);
                 n += 1;
             }
@@ -141,7 +142,8 @@ mod tests {
         let f = KeyFilter::new(1).unwrap();
         assert!(!f.absent(Keys::Dedupe, b"never"), "not built: maybe");
         f.add(Keys::Dedupe, b"written-while-building");
-        assert_eq!(f.build(&[(Keys::Dedupe, t.clone())]).unwrap(), 5_000);
+        t.insert("other-prefix", &[][..]).unwrap();
+        assert_eq!(f.build(&[(Keys::Dedupe, t.clone(), b"before-")]).unwrap(), 5_000);
         assert!(f.ready());
         for i in 0..5_000u32 {
             assert!(!f.absent(Keys::Dedupe, format!("before-{i}").as_bytes()));

@@ -4,7 +4,7 @@
 //! ```text
 //!  data_dir/sled/ ─ trees:  hospitals  hosp_tokens  hosp_certs     (hospitals.rs)
 //!                           raw_meta   raw_data                    (archive.rs)
-//!                           outbound   dedupe   batches            (outbound.rs, batcher.rs)
+//!                           outbound (queue + dedupe)  batches     (outbound.rs, batcher.rs)
 //!                           scope_case scope_lab slots             (scope.rs)
 //!                           receipts   counters                    (pipeline.rs)
 //!                           web_*                                  (crate::web, its own)
@@ -34,6 +34,7 @@ pub mod trees {
     pub const RAW_META: &str = "raw_meta";
     pub const RAW_DATA: &str = "raw_data";
     pub const OUTBOUND: &str = "outbound";
+    /// Before the digests moved into `outbound` (outbound::migrate_dedupe).
     pub const DEDUPE: &str = "dedupe";
     pub const BATCHES: &str = "batches";
     pub const SCOPE_CASE: &str = "scope_case";
@@ -85,13 +86,15 @@ impl Store {
         if self.filter.set(Arc::clone(&f)).is_err() {
             return Err(Error::Internal("the key filter was started twice".into()));
         }
-        let trees = vec![
-            (filter::Keys::Dedupe, self.tree(trees::DEDUPE)?),
-            (filter::Keys::ScopeCase, self.tree(trees::SCOPE_CASE)?),
-            (filter::Keys::ScopeLab, self.tree(trees::SCOPE_LAB)?),
-        ];
+        let (outbound, cases, labs) =
+            (self.tree(trees::OUTBOUND)?, self.tree(trees::SCOPE_CASE)?, self.tree(trees::SCOPE_LAB)?);
         std::thread::Builder::new().name("key-filter".into()).spawn(move || {
             let t = std::time::Instant::now();
+            let trees = [
+                (filter::Keys::Dedupe, outbound, crate::outbound::DEDUPE_PREFIX),
+                (filter::Keys::ScopeCase, cases, &[][..]),
+                (filter::Keys::ScopeLab, labs, &[][..]),
+            ];
             match f.build(&trees) {
                 Ok(n) => tracing::info!(keys = n, secs = t.elapsed().as_secs_f64(), "key filter built"),
                 Err(e) => tracing::warn!(error = %e, "key filter not built; lookups go to sled"),

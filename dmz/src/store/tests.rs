@@ -157,3 +157,56 @@ async fn changed_records_are_queued_again_unchanged_ones_not() {
     assert_eq!(items.len(), 3);
     assert!(items.iter().all(|m| m.complete && m.hospital == ORG && m.kind == "upload"));
 }
+
+/// With the key filter built, lookups of keys never written skip sled: the
+/// resend rule and the scope rules hold as without it, and a record twice in
+/// one upload with the same content is queued once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_filter_changes_no_outcome() {
+    let (_d, st) = state().await;
+    st.store.start_key_filter(1).unwrap();
+    while !st.store.key_filter().unwrap().ready() {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let queued = || st.metrics.records_queued.load(Ordering::Relaxed);
+    let r = up(&st, RecordType::Outpatient, &[outpatient("O1", "J1"), outpatient("O2", "J2"), outpatient("O1", "J1")])
+        .await;
+    assert_eq!(r.accepted, 3, "{:?}", r.errors);
+    assert_eq!(queued(), 2, "the same content twice in one upload is queued once");
+    up(&st, RecordType::Outpatient, &[outpatient("O1", "J1"), outpatient("O2", "J2")]).await;
+    assert_eq!(queued(), 2, "a resend queues nothing");
+    let changed = merge(outpatient("O2", "J2"), json!({"CZLX": "2", "ZFY": "150"}));
+    up(&st, RecordType::Outpatient, &[changed]).await;
+    assert_eq!(queued(), 3, "only the changed record is queued");
+    // the filter answered "absent" for a case never seen, and scope still links to the cases seen
+    assert_eq!(up(&st, RecordType::Lab, &[lab("L1", "J1")]).await.accepted, 1);
+    assert_eq!(codes(&up(&st, RecordType::Lab, &[lab("L9", "J9")]).await), ["OUT_OF_SCOPE"]);
+}
+
+/// A store from before the digests moved into `outbound`: the `dedupe`
+/// tree is moved at start, dropped, and resends still find their digests;
+/// the queue's own entries are untouched by the move.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_dedupe_tree_is_moved_into_outbound() {
+    let (_d, st) = state().await;
+    let queued = || st.metrics.records_queued.load(Ordering::Relaxed);
+    up(&st, RecordType::Outpatient, &[outpatient("O1", "J1"), outpatient("O2", "J2")]).await;
+    assert_eq!(queued(), 2);
+    let q = st.store.tree(super::trees::OUTBOUND).unwrap();
+    let before = crate::outbound::measure(&st).unwrap();
+    // make it an old store: the digests back in their own tree, unprefixed
+    let old = st.store.tree(super::trees::DEDUPE).unwrap();
+    let digests: Vec<_> = q.scan_prefix([0xFF]).map(|kv| kv.unwrap()).collect();
+    assert_eq!(digests.len(), 2);
+    for (k, v) in &digests {
+        old.insert(&k[1..], v.clone()).unwrap();
+        q.remove(k).unwrap();
+    }
+    assert_eq!(crate::outbound::migrate_dedupe(&st.store).unwrap(), 2);
+    assert!(!st.store.db.tree_names().iter().any(|n| n.as_ref() == b"dedupe"), "old tree dropped");
+    assert_eq!(crate::outbound::migrate_dedupe(&st.store).unwrap(), 0, "nothing left to move");
+    assert_eq!(q.scan_prefix([0xFF]).count(), 2);
+    assert_eq!(crate::outbound::measure(&st).unwrap(), before, "the queue is as it was");
+    up(&st, RecordType::Outpatient, &[outpatient("O1", "J1"), outpatient("O2", "J2")]).await;
+    assert_eq!(queued(), 2, "a resend after the move queues nothing");
+}
