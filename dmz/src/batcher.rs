@@ -5,7 +5,9 @@
 //!  cut when queue bytes ≥ max (4 MiB) or the oldest waiting entry is max_age (10 s) old
 //!   1. plan {seq, queue keys, registry codes} + next_seq ─▶ sled ─▶ fsync   (seq is now taken)
 //!   2. entries = queue[keys] + registry (changed, or all once a day) + JournalHead
-//!      (queue values are bincode entries already: copied, not decoded and re-encoded)
+//!      (queue values are bincode entries already: copied, not decoded and re-encoded; a
+//!      group's count is taken as written — sled checks its log's CRCs, and the receiver's
+//!      open_batch checks the header's counts against the entries)
 //!      ─▶ seal_encoded (zstd, SM4-GCM link key, SM2 sign) ─▶ outbox/.name.tmp
 //!      ─▶ fsync ─▶ rename outbox/<node>-<seq:020>.fbatch ─▶ fsync outbox/
 //!   3. remove the queue keys and the registry flags, drop the plan ─▶ fsync
