@@ -185,12 +185,13 @@ impl<'a> ScopeView<'a> {
     /// queued) and empties the overlay: later reads find them in sled. An
     /// upload read in chunks commits after each, so the overlay stays small.
     ///
-    /// Key by key, not as sled batches: a batch (like a transaction) holds a
-    /// lock that stops every other sled operation of the process, and the
-    /// three trees were never one atomic write anyway. A crash part way leaves
-    /// some of an unanswered upload's scope unwritten; its records are queued,
-    /// and the resend the hospital makes for want of a receipt writes the rest
-    /// (a resend finds each change missing and makes it again).
+    /// Cases and positive labs key by key, not as sled batches: a batch (like
+    /// a transaction) holds a lock that stops every other sled operation of
+    /// the process, and each of these keys stands alone (a case's value is its
+    /// whole set). A crash part way leaves some of an unanswered upload's scope
+    /// unwritten while its records are queued; the resend the hospital makes
+    /// for want of a receipt finds each change missing and makes it again. The
+    /// slots stay one batch: a slot and its owner key must agree.
     pub fn commit_pending(&mut self) -> Result<()> {
         for (k, set) in std::mem::take(&mut self.case_over) {
             if set.is_empty() {
@@ -205,11 +206,18 @@ impl<'a> ScopeView<'a> {
             self.note(Keys::ScopeLab, &k);
             self.labs.insert(k, &[][..])?;
         }
-        for (k, v) in std::mem::take(&mut self.slot_over) {
-            match v {
-                Some(v) => self.slots.insert(k, v.as_bytes())?,
-                None => self.slots.remove(k)?,
-            };
+        // a slot and its owner must change together (a record moved to another day frees the
+        // old slot, takes the new one and names it): one batch, and only when there is one
+        // (stock and visits rows, one a day)
+        if !self.slot_over.is_empty() {
+            let mut b = sled::Batch::default();
+            for (k, v) in std::mem::take(&mut self.slot_over) {
+                match v {
+                    Some(v) => b.insert(k, v.as_bytes()),
+                    None => b.remove(k),
+                }
+            }
+            self.slots.apply_batch(b)?;
         }
         Ok(())
     }
