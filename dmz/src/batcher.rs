@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use flumon_shared::batch::{BatchFields, EntryCounts, seal_encoded};
-use flumon_shared::entries::{Entry, JournalHeadInfo, count_entries};
+use flumon_shared::entries::{Entry, JournalHeadInfo, count_entry};
 
 use crate::error::{Error, Result, codec};
 use crate::hospitals::{self, REGISTRY_DIRTY, now_cst};
@@ -213,13 +213,7 @@ struct Payload {
 impl Payload {
     /// One entry, `bytes` being its encoding.
     fn entry(&mut self, e: &Entry, bytes: &[u8]) {
-        let c = count_entries(std::slice::from_ref(e));
-        let k = &mut self.counts;
-        k.records = k.records.saturating_add(c.records);
-        k.registry = k.registry.saturating_add(c.registry);
-        k.receipts = k.receipts.saturating_add(c.receipts);
-        k.scans = k.scans.saturating_add(c.scans);
-        k.journal_heads = k.journal_heads.saturating_add(c.journal_heads);
+        count_entry(&mut self.counts, e);
         self.n = self.n.saturating_add(1);
         self.encoded.extend_from_slice(bytes);
     }

@@ -165,7 +165,7 @@ impl Default for FiguresConfig {
 pub struct StoreConfig {
     /// Memory of the key filter that spares sled the lookups of keys never
     /// written (MiB, a power of two is used; 0 = off). 32 MiB keeps false
-    /// "maybe"s near 1% up to about 25 million records' keys.
+    /// "maybe"s near 1% up to about 25 million records' keys (computed: 4 bits set a key).
     pub key_filter_mib: u32,
 }
 

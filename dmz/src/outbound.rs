@@ -80,25 +80,6 @@ pub fn encoded_value(b: &[u8]) -> Result<Encoded<'_>> {
     }
 }
 
-/// Decodes a queue value: the entries of a group, or one entry.
-pub fn decode_value(b: &[u8]) -> Result<Vec<Entry>> {
-    let Some((n, mut rest)) = group_header(b) else { return Ok(vec![decode(b)?]) };
-    // each entry takes at least a byte: a count beyond the bytes is corrupt, not an allocation size
-    if n > rest.len() {
-        return Err(Error::Codec("queue group count exceeds its bytes".into()));
-    }
-    let mut out = Vec::with_capacity(n);
-    while !rest.is_empty() {
-        let (e, used): (Entry, usize) = bincode::serde::decode_from_slice(rest, config()).map_err(codec)?;
-        out.push(e);
-        rest = rest.get(used..).ok_or_else(|| Error::Codec("queue group entry length".into()))?;
-    }
-    if out.len() != n {
-        return Err(Error::Codec(format!("queue group says {n} entries, holds {}", out.len())));
-    }
-    Ok(out)
-}
-
 /// Groups already-encoded entries into queue values of about [`GROUP_BYTES`] each.
 fn groups<'a>(values: impl Iterator<Item = &'a [u8]>) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
@@ -147,9 +128,10 @@ pub struct Pending {
     pub value: Vec<u8>,
 }
 
-/// The dedupe key of a record: org ␟ type ␟ rec_key.
+/// The dedupe key of a record as stored in `outbound`: 0xFF ‖ org ␟ type ␟ rec_key.
 pub fn dedupe_key(org: &str, ty: RecordType, rec_key: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(org.len() + rec_key.len() + 16);
+    let mut k = Vec::with_capacity(org.len() + rec_key.len() + 17);
+    k.push(DEDUPE);
     k.extend_from_slice(org.as_bytes());
     k.push(0x1F);
     k.extend_from_slice(ty.as_str().as_bytes());
@@ -191,14 +173,6 @@ pub fn queue_is_empty(tree: &sled::Tree) -> Result<bool> {
     Ok(queue(tree).next().transpose()?.is_none())
 }
 
-/// A dedupe key as stored: 0xFF ‖ org ␟ type ␟ rec_key.
-fn stored_dedupe_key(k: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(k.len() + 1);
-    v.push(DEDUPE);
-    v.extend_from_slice(k);
-    v
-}
-
 /// Queues the records whose content changed, a chunk's in few values
 /// (groups); returns (queued, unchanged). Blocking (sled).
 ///
@@ -213,23 +187,23 @@ pub fn enqueue_records(state: &AppState, recs: &[Pending]) -> Result<(u64, u64)>
     let store = &state.store;
     let q = store.tree(trees::OUTBOUND)?;
     let mut latest: HashMap<&[u8], &[u8; 32]> = HashMap::with_capacity(recs.len());
-    let mut changed: Vec<(Vec<u8>, &Pending)> = Vec::with_capacity(recs.len());
+    let mut changed: Vec<&Pending> = Vec::with_capacity(recs.len());
     let mut same = 0u64;
     for p in recs {
-        let key = stored_dedupe_key(&p.dedupe_key);
-        let unchanged = match latest.get(p.dedupe_key.as_slice()) {
+        let key = p.dedupe_key.as_slice();
+        let unchanged = match latest.get(key) {
             Some(seen) => *seen == &p.digest,
-            None if store.absent(Keys::Dedupe, &key) => false,
-            None => q.get(&key)?.is_some_and(|v| v.as_ref() == p.digest.as_slice()),
+            None if store.absent(Keys::Dedupe, key) => false,
+            None => q.get(key)?.is_some_and(|v| v.as_ref() == p.digest.as_slice()),
         };
         if unchanged {
             same += 1;
             continue;
         }
-        latest.insert(p.dedupe_key.as_slice(), &p.digest);
-        changed.push((key, p));
+        latest.insert(key, &p.digest);
+        changed.push(p);
     }
-    let groups = groups(changed.iter().map(|(_, p)| p.value.as_slice()));
+    let groups = groups(changed.iter().map(|p| p.value.as_slice()));
     let mut b = sled::Batch::default();
     let mut bytes = 0u64;
     for g in &groups {
@@ -240,9 +214,9 @@ pub fn enqueue_records(state: &AppState, recs: &[Pending]) -> Result<(u64, u64)>
         b.insert(&id[..], g.as_slice());
         bytes += g.len() as u64;
     }
-    for (key, p) in &changed {
-        store.note_key(Keys::Dedupe, key);
-        b.insert(key.as_slice(), p.digest.as_slice());
+    for p in &changed {
+        store.note_key(Keys::Dedupe, &p.dedupe_key);
+        b.insert(p.dedupe_key.as_slice(), p.digest.as_slice());
     }
     q.apply_batch(b)?;
     state.metrics.queue_bytes.fetch_add(bytes, Ordering::Relaxed);
@@ -264,7 +238,8 @@ pub fn migrate_dedupe(store: &Store) -> Result<u64> {
     let mut b = sled::Batch::default();
     for kv in old.iter() {
         let (k, v) = kv?;
-        b.insert(stored_dedupe_key(&k), v);
+        // the old tree's keys are org ␟ type ␟ rec_key: the stored form adds the prefix
+        b.insert([DEDUPE_PREFIX, k.as_ref()].concat(), v);
         n += 1;
         if n.is_multiple_of(10_000) {
             q.apply_batch(std::mem::take(&mut b))?;
@@ -308,6 +283,26 @@ mod tests {
     use flumon_shared::entries::JournalHeadInfo;
 
     use super::*;
+
+    /// The test's decoder of a queue value: the entries of a group (checking its
+    /// count), or one entry.
+    fn decode_value(b: &[u8]) -> Result<Vec<Entry>> {
+        let Some((n, mut rest)) = group_header(b) else { return Ok(vec![decode(b)?]) };
+        // each entry takes at least a byte: a count beyond the bytes is corrupt, not an allocation size
+        if n > rest.len() {
+            return Err(Error::Codec("queue group count exceeds its bytes".into()));
+        }
+        let mut out = Vec::with_capacity(n);
+        while !rest.is_empty() {
+            let (e, used): (Entry, usize) = bincode::serde::decode_from_slice(rest, config()).map_err(codec)?;
+            out.push(e);
+            rest = rest.get(used..).ok_or_else(|| Error::Codec("queue group entry length".into()))?;
+        }
+        if out.len() != n {
+            return Err(Error::Codec(format!("queue group says {n} entries, holds {}", out.len())));
+        }
+        Ok(out)
+    }
 
     fn entry(i: u64, pad: usize) -> Entry {
         Entry::JournalHead(JournalHeadInfo {
@@ -353,15 +348,19 @@ mod tests {
         let good =
             groups([encode(&entry(1, 3)).unwrap().as_slice(), encode(&entry(2, 3)).unwrap().as_slice()].into_iter());
         let g = &good[0];
+        // what the batcher parses: a count beyond the bytes is refused, never an allocation size
+        let mut huge = g.clone();
+        huge[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(encoded_value(&huge).is_err());
+        assert!(matches!(encoded_value(g).unwrap(), Encoded::Records { n: 2, .. }));
+        for cut in 0..g.len() {
+            let _ = encoded_value(&g[..cut]);
+            let _ = decode_value(&g[..cut]);
+        }
+        // the full decode (the receiver's side) also catches a wrong count and trailing bytes
         let mut wrong_count = g.clone();
         wrong_count[1] = 3;
         assert!(decode_value(&wrong_count).is_err());
-        let mut huge = g.clone();
-        huge[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(decode_value(&huge).is_err());
-        for cut in 0..g.len() {
-            let _ = decode_value(&g[..cut]);
-        }
         let mut trailing = g.clone();
         trailing.push(0xEE);
         assert!(decode_value(&trailing).is_err());

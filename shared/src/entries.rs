@@ -91,14 +91,19 @@ pub enum Entry {
 pub fn count_entries(entries: &[Entry]) -> EntryCounts {
     let mut c = EntryCounts::default();
     for e in entries {
-        let slot = match e {
-            Entry::Record(_) => &mut c.records,
-            Entry::Hospital(_) => &mut c.registry,
-            Entry::Receipt(_) => &mut c.receipts,
-            Entry::Scan(_) => &mut c.scans,
-            Entry::JournalHead(_) => &mut c.journal_heads,
-        };
-        *slot = slot.saturating_add(1);
+        count_entry(&mut c, e);
     }
     c
+}
+
+/// Adds one entry to the header's counts.
+pub fn count_entry(c: &mut EntryCounts, e: &Entry) {
+    let slot = match e {
+        Entry::Record(_) => &mut c.records,
+        Entry::Hospital(_) => &mut c.registry,
+        Entry::Receipt(_) => &mut c.receipts,
+        Entry::Scan(_) => &mut c.scans,
+        Entry::JournalHead(_) => &mut c.journal_heads,
+    };
+    *slot = slot.saturating_add(1);
 }

@@ -90,8 +90,9 @@ impl KeyFilter {
         if !self.ready.load(Ordering::Acquire) {
             return false;
         }
+        // `probes` masks every bit into the filter, so `word` finds each; were one missing, "maybe"
         self.probes(tree, key)
-            .any(|bit| self.word(bit).is_none_or(|w| w.load(Ordering::Relaxed) & (1 << (bit % 64)) == 0))
+            .any(|bit| self.word(bit).is_some_and(|w| w.load(Ordering::Relaxed) & (1 << (bit % 64)) == 0))
     }
 
     /// Whether the builder has finished.

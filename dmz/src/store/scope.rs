@@ -17,14 +17,13 @@
 //! hospital are serialised by the pipeline, so the overlay cannot race.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
 
 use flumon_shared::desens::keys::{PseudonymKey, pseudonym};
 use flumon_shared::model::{Record, RecordType};
 use flumon_shared::receipt::{Accepted, CheckState, slot_of};
 use flumon_shared::scope::ScopeState;
 
-use super::filter::{KeyFilter, Keys};
+use super::filter::Keys;
 use super::{Store, trees};
 use crate::error::{Result, codec};
 
@@ -43,8 +42,8 @@ fn key(parts: &[&[u8]]) -> Vec<u8> {
 
 /// Scope state for one upload: sled below, this upload's changes above.
 pub struct ScopeView<'a> {
-    /// Skips sled for keys never written (filter.rs); none: every lookup goes to sled.
-    filter: Option<Arc<KeyFilter>>,
+    /// For its key filter (filter.rs), which spares sled the lookups of keys never written.
+    store: &'a Store,
     cases: sled::Tree,
     labs: sled::Tree,
     slots: sled::Tree,
@@ -58,9 +57,9 @@ pub struct ScopeView<'a> {
 
 impl<'a> ScopeView<'a> {
     /// A view over `store` for a new upload.
-    pub fn new(store: &Store, pseudo: &'a PseudonymKey) -> Result<Self> {
+    pub fn new(store: &'a Store, pseudo: &'a PseudonymKey) -> Result<Self> {
         Ok(ScopeView {
-            filter: store.key_filter().cloned(),
+            store,
             cases: store.tree(trees::SCOPE_CASE)?,
             labs: store.tree(trees::SCOPE_LAB)?,
             slots: store.tree(trees::SLOTS)?,
@@ -90,22 +89,12 @@ impl<'a> ScopeView<'a> {
         }
     }
 
-    fn absent(&self, tree: Keys, k: &[u8]) -> bool {
-        self.filter.as_ref().is_some_and(|f| f.absent(tree, k))
-    }
-
-    fn note(&self, tree: Keys, k: &[u8]) {
-        if let Some(f) = &self.filter {
-            f.add(tree, k);
-        }
-    }
-
     /// Whether a positive result is recorded for case key `k` (this upload's or sled's).
     fn lab_known(&self, k: &[u8]) -> std::result::Result<bool, sled::Error> {
         if self.lab_over.contains(k) {
             return Ok(true);
         }
-        if self.absent(Keys::ScopeLab, k) {
+        if self.store.absent(Keys::ScopeLab, k) {
             return Ok(false);
         }
         self.labs.contains_key(k)
@@ -115,7 +104,7 @@ impl<'a> ScopeView<'a> {
         if let Some(s) = self.case_over.get(k) {
             return Ok(s.clone());
         }
-        if self.absent(Keys::ScopeCase, k) {
+        if self.store.absent(Keys::ScopeCase, k) {
             return Ok(BTreeSet::new());
         }
         match self.cases.get(k) {
@@ -198,12 +187,12 @@ impl<'a> ScopeView<'a> {
                 self.cases.remove(k)?;
             } else {
                 let v = serde_json::to_vec(&set).map_err(codec)?;
-                self.note(Keys::ScopeCase, &k);
+                self.store.note_key(Keys::ScopeCase, &k);
                 self.cases.insert(k, v)?;
             }
         }
         for k in std::mem::take(&mut self.lab_over) {
-            self.note(Keys::ScopeLab, &k);
+            self.store.note_key(Keys::ScopeLab, &k);
             self.labs.insert(k, &[][..])?;
         }
         // a slot and its owner must change together (a record moved to another day frees the
